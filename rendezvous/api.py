@@ -1,0 +1,104 @@
+"""HTTP handlers for tokens and sessions: the seed's paths and JSON shapes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import session as rules
+from .http import client_ip, rate_limited, read_json
+from .keys import SERVICE, TRUSTED_PROXIES
+from .session import SessionError
+
+routes = web.RouteTableDef()
+
+
+def _client(request: web.Request) -> str:
+    return client_ip(request, request.app[TRUSTED_PROXIES])
+
+
+@routes.post("/api/tokens/issue")
+async def issue_token(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    verdict = svc.rate("token", _client(request))
+    if not verdict.allowed:
+        return rate_limited(verdict, svc.now().timestamp())
+    body = await read_json(request)
+    try:
+        fresh = await svc.issue(body)
+    except SessionError as exc:
+        return web.json_response(
+            {"error": exc.code, "reason": exc.reason}, status=exc.status, headers=verdict.headers()
+        )
+    return web.json_response(
+        {
+            "token": fresh.token,
+            "valid_until": rules.iso(fresh.valid_until),
+            "ttl_minutes": fresh.ttl_minutes,
+            "max_message_length": fresh.max_message_length,
+        },
+        headers=verdict.headers(),
+    )
+
+
+@routes.post("/api/tokens/join")
+async def join_token(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    verdict = svc.rate("join", _client(request))
+    if not verdict.allowed:
+        return rate_limited(verdict, svc.now().timestamp())
+    try:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise SessionError(422, "invalid_body", "The request body must be a JSON object.")
+        joined, role = await svc.join(body.get("token"), body.get("client_identity"))
+    except SessionError as exc:
+        return web.json_response(
+            {"error": exc.code, "reason": exc.reason}, status=exc.status, headers=verdict.headers()
+        )
+    return web.json_response(
+        {"role": role.value, "session_status": svc.status(joined)}, headers=verdict.headers()
+    )
+
+
+@routes.get("/api/session/{token}/status")
+async def session_status(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    client = _client(request)
+    verdict = svc.rate("join", client, record=False)
+    if not verdict.allowed:
+        return rate_limited(verdict, svc.now().timestamp())
+    try:
+        found = await svc.lookup(request.match_info["token"])
+    except SessionError:
+        svc.rate("join", client)  # a miss counts: tokens cannot be scanned here either
+        raise
+    return web.json_response(svc.status(found))
+
+
+@routes.post("/api/session/{token}/end")
+async def end_session(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise SessionError(422, "invalid_body", "The request body must be a JSON object.")
+    ended = await svc.end(request.match_info["token"], body.get("client_identity"))
+    return web.json_response({"message": "Session ended", "ended_at": rules.iso(ended.ended_at)})
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    text = svc.metrics.render(
+        await svc.store.count_by_state(svc.now()), svc.relay.open_sockets, svc.relay.relayed
+    )
+    return web.Response(
+        text=text,
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Prometheus-Format": "0.0.4"},
+    )

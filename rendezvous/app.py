@@ -1,0 +1,96 @@
+"""The application factory: `create_app(config)` wires store, relay, service and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+
+from . import api, reports, ws
+from .admin import AdminSessions
+from .clock import Clock, SystemClock
+from .http import make_cors_middleware, make_error_middleware, parse_networks, security_headers
+from .keys import ADMIN, CONFIG, SERVICE, TRUSTED_PROXIES
+from .metrics import Metrics
+from .relay import GOING_AWAY, Relay
+from .service import Rendezvous
+from .settings import Config
+from .store import SQLiteStore, Store
+
+log = logging.getLogger("rendezvous")
+REQUEST_BODY_MAX = 64 * 1024
+
+
+def create_app(
+    config: Config, *, clock: Clock | None = None, store: Store | None = None
+) -> web.Application:
+    app = web.Application(
+        client_max_size=REQUEST_BODY_MAX,
+        middlewares=[
+            make_error_middleware(),
+            security_headers,
+            make_cors_middleware(config.cors_origins),
+        ],
+    )
+    app[CONFIG] = config
+    app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
+    app[ADMIN] = AdminSessions(
+        config.admin_password_hash, timedelta(minutes=config.admin_session_minutes)
+    )
+    app[reports.NOTIFY_TASKS] = set()
+    relay = Relay(held_messages_max=config.held_messages_max, held_bytes_max=config.held_bytes_max)
+    app[SERVICE] = Rendezvous(
+        config,
+        store or SQLiteStore(config.database_path()),
+        clock or SystemClock(),
+        relay,
+        Metrics(),
+    )
+    app.add_routes(api.routes)
+    app.add_routes(ws.routes)
+    app.add_routes(reports.routes)
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_sweeper_ctx)
+    app.cleanup_ctx.append(_notify_ctx)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    svc = app[SERVICE]
+    await svc.close()
+    await svc.store.close()
+
+
+async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    svc, interval = app[SERVICE], app[CONFIG].cleanup_interval_seconds
+
+    async def loop() -> None:
+        while True:
+            try:
+                await svc.sweep()
+            except Exception:
+                log.exception("sweep failed")
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _notify_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    tasks = app[reports.NOTIFY_TASKS]
+    if tasks:
+        await asyncio.wait(tasks, timeout=10)
+
+
+async def _close_sockets(app: web.Application) -> None:
+    await app[SERVICE].relay.close_all(GOING_AWAY, b"Server shutting down")

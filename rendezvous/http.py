@@ -1,0 +1,139 @@
+"""HTTP plumbing shared by the handlers: JSON errors, client address, CORS, headers."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from .ratelimit import Verdict
+from .session import SessionError
+
+log = logging.getLogger("rendezvous.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def error_response(
+    status: int, code: str, reason: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
+
+
+def rate_limited(verdict: Verdict, now_ts: float) -> web.Response:
+    retry = max(1, int(verdict.reset_at.timestamp() - now_ts + 0.999))
+    headers = verdict.headers() | {"Retry-After": str(retry)}
+    return error_response(
+        429, "rate_limited", f"Too many requests; try again in {retry} s.", headers
+    )
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise SessionError(415, "unsupported_media_type", "Send the body as application/json.")
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise SessionError(400, "invalid_json", "The request body is not valid JSON.") from None
+
+
+def client_ip(
+    request: web.Request, trusted: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str:
+    """The client's address: X-Forwarded-For is believed only from a trusted proxy."""
+    remote = request.remote or "unknown"
+
+    def is_trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in trusted)
+
+    if not trusted or not is_trusted(remote):
+        return remote
+    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not is_trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote
+    return hops[0] if hops else remote
+
+
+def parse_networks(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return [ipaddress.ip_network(v, strict=False) for v in values]
+
+
+def make_error_middleware() -> Middleware:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except SessionError as exc:
+            return error_response(exc.status, exc.code, exc.reason)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, "body_too_large", "The request body is too large.")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = exc.reason.lower().replace(" ", "_")
+            return error_response(
+                exc.status, code, exc.reason, {k: v for k, v in exc.headers.items() if k == "Allow"}
+            )
+        except Exception:
+            log.exception("unhandled error", extra={"fields": {"path": request.path}})
+            return error_response(500, "internal_error", "Something went wrong on the server.")
+
+    return errors
+
+
+def make_cors_middleware(origins: list[str]) -> Middleware:
+    allowed = frozenset(origins)
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        preflight = (
+            request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+        )
+        if preflight:
+            if origin not in allowed:
+                return error_response(
+                    403, "origin_not_allowed", "This origin may not call the API."
+                )
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+            response.headers["Access-Control-Max-Age"] = "600"
+        else:
+            response = await handler(request)
+        if origin in allowed and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return cors
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    if response.prepared:  # a WebSocket: its headers went out at the upgrade
+        return response
+    for key, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    return response

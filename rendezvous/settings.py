@@ -1,0 +1,205 @@
+"""Every rendezvous setting, in one table: the dataclass fields below.
+
+A setting comes from (lowest to highest priority) its default, a TOML file,
+the environment (``ORBIT_RENDEZVOUS_<NAME>``) and command-line flags.
+The README's settings table is generated from here and tested against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "ORBIT_RENDEZVOUS_"
+
+
+def _default_data_dir() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "chatorbit-rendezvous")
+
+
+def _s(default: Any, help: str) -> Any:
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = _s("127.0.0.1", "Address to listen on.")
+    port: int = _s(50001, "TCP port to listen on (0 picks a free one).")
+    data_dir: str = _s(
+        "", "Directory for the database (default: $XDG_DATA_HOME/chatorbit-rendezvous)."
+    )
+    database: str = _s("", "SQLite file, or `:memory:` (default: `rendezvous.db` in data_dir).")
+    token_rate_limit_per_hour: int = _s(10, "Tokens one IP may issue in a sliding hour.")
+    join_rate_limit_per_hour: int = _s(
+        60,
+        "Joins, status look-ups and socket opens one IP may make in a sliding hour; failures count.",
+    )
+    report_rate_limit_per_hour: int = _s(10, "Abuse reports one IP may file in a sliding hour.")
+    admin_login_rate_limit_per_hour: int = _s(
+        10, "Admin login attempts one IP may make in a sliding hour."
+    )
+    admin_password_hash: str = _s(
+        "",
+        "Admin password hash from `orbit-rendezvous hash-password`; empty disables the admin API.",
+    )
+    admin_session_minutes: int = _s(60, "How long an admin login stays valid.")
+    cors_origins: list[str] = _s(
+        [], "Origins allowed to call the API from a browser (exact match; never `*`)."
+    )
+    trusted_proxies: list[str] = _s(
+        [], "Proxy addresses or CIDRs whose X-Forwarded-For is believed."
+    )
+    ws_max_message_bytes: int = _s(
+        65536, "Largest signaling message a socket may send; larger closes it with 1009."
+    )
+    ws_messages_per_second: float = _s(20.0, "Sustained signaling messages per second per socket.")
+    ws_message_burst: int = _s(100, "Signaling messages a socket may send in a burst.")
+    held_messages_max: int = _s(64, "Messages held for a peer that is not connected yet.")
+    held_bytes_max: int = _s(262144, "Bytes held for a peer that is not connected yet.")
+    cleanup_interval_seconds: float = _s(
+        300.0, "How often expired sessions, old sessions and rate-limit state are swept."
+    )
+    ended_retention_days: float = _s(7.0, "Days an ended session is kept before it is deleted.")
+    smtp_host: str = _s("", "SMTP server for new-report notices; empty disables them.")
+    smtp_port: int = _s(25, "SMTP port.")
+    smtp_starttls: bool = _s(False, "Use STARTTLS with the SMTP server.")
+    smtp_username: str = _s("", "SMTP login name (optional).")
+    smtp_password: str = _s("", "SMTP password (optional).")
+    smtp_from: str = _s("chatorbit@localhost", "Sender address of report notices.")
+    smtp_to: list[str] = _s([], "Recipients of report notices.")
+    log_level: str = _s("info", "Log level: debug, info, warning or error.")
+
+    def database_path(self) -> str:
+        if self.database:
+            return self.database
+        return str(Path(self.data_dir or _default_data_dir()) / "rendezvous.db")
+
+
+class SettingsError(ValueError):
+    """A setting could not be understood; the message says which and why."""
+
+
+def settings_table() -> list[tuple[str, Any, str]]:
+    """(name, default, help) for every setting, in declaration order."""
+    rows = []
+    for f in dataclasses.fields(Config):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        rows.append((f.name, default, f.metadata["help"]))
+    return rows
+
+
+def settings_markdown() -> str:
+    lines = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for name, default, help in settings_table():
+        shown = (
+            ",".join(default)
+            if isinstance(default, list)
+            else str(default).lower()
+            if isinstance(default, bool)
+            else str(default)
+        )
+        lines.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {help} |")
+    return "\n".join(lines) + "\n"
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name.startswith("list"):
+            if isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return list(value)
+            raise TypeError
+        if kind_name == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in {
+                "1",
+                "true",
+                "yes",
+                "on",
+                "0",
+                "false",
+                "no",
+                "off",
+            }:
+                return value.lower() in {"1", "true", "yes", "on"}
+            raise TypeError
+        if kind_name == "int":
+            if isinstance(value, bool):
+                raise TypeError
+            return int(value)
+        if kind_name == "float":
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if not isinstance(value, str):
+            raise TypeError
+        return value
+    except (TypeError, ValueError):
+        raise SettingsError(f"setting {name!r}: cannot read {value!r} as {kind_name}") from None
+
+
+def load_config(
+    *,
+    toml_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge defaults < TOML file < environment < overrides (flags) into a Config."""
+    kinds = {f.name: f.type for f in dataclasses.fields(Config)}
+    values: dict[str, Any] = {}
+    if toml_path:
+        try:
+            with open(toml_path, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise SettingsError(f"config file {toml_path}: {exc}") from None
+        table = data.get("rendezvous", data)
+        for key, value in table.items():
+            if key not in kinds:
+                raise SettingsError(f"config file {toml_path}: unknown setting {key!r}")
+            values[key] = _coerce(key, kinds[key], value)
+    env = os.environ if environ is None else environ
+    for name, kind in kinds.items():
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = _coerce(name, kind, raw)
+    for name, value in (overrides or {}).items():
+        if name not in kinds:
+            raise SettingsError(f"unknown setting {name!r}")
+        if value is not None:
+            values[name] = _coerce(name, kinds[name], value)
+    config = Config(**values)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    if "*" in config.cors_origins:
+        raise SettingsError("cors_origins: '*' is not allowed; list the exact origins")
+    if not 0 <= config.port <= 65535:
+        raise SettingsError("port: must be 0..65535")
+    for name in (
+        "token_rate_limit_per_hour",
+        "join_rate_limit_per_hour",
+        "report_rate_limit_per_hour",
+        "admin_login_rate_limit_per_hour",
+        "ws_max_message_bytes",
+        "ws_message_burst",
+        "held_messages_max",
+        "held_bytes_max",
+    ):
+        if getattr(config, name) < 1:
+            raise SettingsError(f"{name}: must be at least 1")
+    if config.log_level.lower() not in {"debug", "info", "warning", "error"}:
+        raise SettingsError("log_level: one of debug, info, warning, error")

@@ -1,0 +1,131 @@
+"""WS /api/ws/{token}/{client_identity}: a participant's signaling socket.
+
+Close codes: 4004 unknown token, 4003 session ended, 4001 not a participant,
+4002 replaced by a newer socket of the same identity, 4029 rate limited,
+1003 binary frame, 1009 message too big, 1000 session ended, 1001 server
+going away. Errors that keep the socket open come as `{"type": "error"}`
+frames that echo the `type` (and `id`, if any) of the message they answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .http import client_ip
+from .keys import CONFIG, SERVICE, TRUSTED_PROXIES
+from .relay import (
+    CLOSE_ENDED,
+    CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
+    CLOSE_REPLACED,
+    CLOSE_UNAUTHORIZED,
+    RELAYED_TYPES,
+    TokenBucket,
+    error_frame,
+)
+from .service import Rendezvous, token_tag
+from .session import Role, SessionError, State
+
+log = logging.getLogger("rendezvous.ws")
+routes = web.RouteTableDef()
+
+
+async def _refuse(ws: web.WebSocketResponse, code: int, reason: str) -> web.WebSocketResponse:
+    await ws.close(code=code, message=reason.encode())
+    return ws
+
+
+@routes.get("/api/ws/{token}/{client_identity}")
+async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
+    svc, config = request.app[SERVICE], request.app[CONFIG]
+    token, identity = request.match_info["token"], request.match_info["client_identity"]
+    client = client_ip(request, request.app[TRUSTED_PROXIES])
+    ws = web.WebSocketResponse(max_msg_size=config.ws_max_message_bytes, heartbeat=30.0)
+    await ws.prepare(request)
+
+    if not svc.rate("join", client, record=False).allowed:
+        return await _refuse(ws, CLOSE_RATE_LIMITED, "Too many attempts")
+    try:
+        found = await svc.lookup(token)
+    except SessionError:
+        svc.rate("join", client)
+        return await _refuse(ws, CLOSE_NOT_FOUND, "Token not found")
+    if found.state(svc.now()) is State.ENDED:
+        return await _refuse(ws, CLOSE_ENDED, "Session ended")
+    role = found.role_of(identity)
+    if role is None:
+        svc.rate("join", client)
+        return await _refuse(ws, CLOSE_UNAUTHORIZED, "Not a participant")
+
+    replaced = svc.relay.attach(token, role, ws)
+    if replaced is not None and not replaced.closed:
+        await replaced.close(code=CLOSE_REPLACED, message=b"Replaced by a newer connection")
+    log.info("socket open", extra={"fields": {"token": token_tag(token), "role": role.value}})
+    try:
+        await svc.push_status(found)
+        for text in svc.relay.take_held(token, role):
+            await ws.send_str(text)
+        await _serve(svc, ws, token, role, config.ws_messages_per_second, config.ws_message_burst)
+    finally:
+        if svc.relay.detach(token, role, ws):
+            svc.relay.forget_if_empty(token)
+            log.info(
+                "socket closed", extra={"fields": {"token": token_tag(token), "role": role.value}}
+            )
+            latest = await svc.store.get_session(token)
+            if latest is not None and latest.ended_at is None:
+                await svc.push_status(latest)
+    return ws
+
+
+async def _serve(
+    svc: Rendezvous, ws: web.WebSocketResponse, token: str, role: Role, rate: float, burst: int
+) -> None:
+    bucket = TokenBucket(rate=rate, burst=burst)
+    async for msg in ws:
+        if msg.type is WSMsgType.BINARY:
+            await ws.close(
+                code=WSCloseCode.UNSUPPORTED_DATA, message=b"Binary frames are not accepted"
+            )
+            return
+        if msg.type is not WSMsgType.TEXT:
+            continue
+        try:
+            frame = json.loads(msg.data)
+        except ValueError:
+            await ws.send_str(error_frame("invalid_json", "Invalid message format: not JSON."))
+            continue
+        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+            await ws.send_str(
+                error_frame(
+                    "invalid_message",
+                    "Invalid message format: an object with a 'type' is expected.",
+                )
+            )
+            continue
+        kind = frame["type"]
+        if kind == "ping":
+            await ws.send_str(json.dumps({"type": "pong"}))
+            continue
+        if kind not in RELAYED_TYPES:
+            await ws.send_str(
+                error_frame(
+                    "unknown_type", f"Messages of type {kind[:40]!r} are not relayed.", frame
+                )
+            )
+            continue
+        if not bucket.take():
+            await ws.send_str(
+                error_frame("rate_limited", "Too many messages; this one was not relayed.", frame)
+            )
+            continue
+        problem = await svc.relay.forward(token, role, msg.data)
+        if problem is not None:
+            await ws.send_str(
+                error_frame(
+                    problem, "The peer is not connected and too much is waiting for it.", frame
+                )
+            )
