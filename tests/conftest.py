@@ -68,7 +68,9 @@ async def issue(client: RendezvousClient, **body: Any) -> str:
 
 
 async def join(client: RendezvousClient, token: str, identity: str) -> dict[str, Any]:
-    response = await client.post("/api/tokens/join", json={"token": token, "client_identity": identity})
+    response = await client.post(
+        "/api/tokens/join", json={"token": token, "client_identity": identity}
+    )
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
     return body

@@ -7,7 +7,9 @@ from aiohttp import WSMsgType
 from tests.conftest import FakeClock, MakeRendezvous, issue, service
 
 
-async def test_issue_limit_headers_and_429(make_rendezvous: MakeRendezvous, clock: FakeClock) -> None:
+async def test_issue_limit_headers_and_429(
+    make_rendezvous: MakeRendezvous, clock: FakeClock
+) -> None:
     rv = await make_rendezvous(token_rate_limit_per_hour=3)
     remaining = []
     for _ in range(3):
@@ -31,11 +33,15 @@ async def test_issue_limit_headers_and_429(make_rendezvous: MakeRendezvous, cloc
     assert again.headers["X-RateLimit-Remaining"] == "0"
 
 
-async def test_failed_joins_count_so_tokens_cannot_be_scanned(make_rendezvous: MakeRendezvous) -> None:
+async def test_failed_joins_count_so_tokens_cannot_be_scanned(
+    make_rendezvous: MakeRendezvous,
+) -> None:
     rv = await make_rendezvous(join_rate_limit_per_hour=5)
     token = await issue(rv)
     for guess in range(5):
-        miss = await rv.post("/api/tokens/join", json={"token": f"GUESS{guess:07d}", "client_identity": "x"})
+        miss = await rv.post(
+            "/api/tokens/join", json={"token": f"GUESS{guess:07d}", "client_identity": "x"}
+        )
         assert miss.status == 404
     blocked = await rv.post("/api/tokens/join", json={"token": token, "client_identity": "x"})
     assert blocked.status == 429
@@ -56,11 +62,19 @@ async def test_status_misses_count_but_hits_do_not(make_rendezvous: MakeRendezvo
     assert (await rv.get(f"/api/session/{token}/status")).status == 429
 
 
-async def test_forwarded_for_is_believed_only_from_trusted_proxies(make_rendezvous: MakeRendezvous) -> None:
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(
+    make_rendezvous: MakeRendezvous,
+) -> None:
     untrusted = await make_rendezvous(token_rate_limit_per_hour=1)
-    assert (await untrusted.post("/api/tokens/issue", json={}, headers={"X-Forwarded-For": "203.0.113.1"})).status == 200
+    assert (
+        await untrusted.post(
+            "/api/tokens/issue", json={}, headers={"X-Forwarded-For": "203.0.113.1"}
+        )
+    ).status == 200
     # A spoofed header from an untrusted peer changes nothing: same client, limit reached.
-    spoofed = await untrusted.post("/api/tokens/issue", json={}, headers={"X-Forwarded-For": "203.0.113.2"})
+    spoofed = await untrusted.post(
+        "/api/tokens/issue", json={}, headers={"X-Forwarded-For": "203.0.113.2"}
+    )
     assert spoofed.status == 429
 
     behind_proxy = await make_rendezvous(token_rate_limit_per_hour=1, trusted_proxies="127.0.0.0/8")
@@ -69,11 +83,15 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(make_rendezvo
             "/api/tokens/issue", json={}, headers={"X-Forwarded-For": f"{client}, 127.0.0.1"}
         )
         assert response.status == 200, client
-    repeat = await behind_proxy.post("/api/tokens/issue", json={}, headers={"X-Forwarded-For": "203.0.113.1"})
+    repeat = await behind_proxy.post(
+        "/api/tokens/issue", json={}, headers={"X-Forwarded-For": "203.0.113.1"}
+    )
     assert repeat.status == 429
 
 
-async def test_sweep_forgets_idle_rate_limit_state(make_rendezvous: MakeRendezvous, clock: FakeClock) -> None:
+async def test_sweep_forgets_idle_rate_limit_state(
+    make_rendezvous: MakeRendezvous, clock: FakeClock
+) -> None:
     rv = await make_rendezvous()
     await issue(rv)
     svc = service(rv)

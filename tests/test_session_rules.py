@@ -83,7 +83,12 @@ def test_status_hides_identities_behind_public_ids() -> None:
     assert "secret-host-identity" not in str(status)
     assert host["connected"] is True
     assert status["participants"]["guest"] is None
-    assert status["timer"] == {"started_at": None, "ttl_minutes": 5, "ends_at": None, "remaining_seconds": 300}
+    assert status["timer"] == {
+        "started_at": None,
+        "ttl_minutes": 5,
+        "ends_at": None,
+        "remaining_seconds": 300,
+    }
 
 
 def test_tokens_are_twelve_characters_of_a_to_z_and_digits() -> None:

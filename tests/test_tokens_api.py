@@ -44,11 +44,18 @@ async def test_host_then_guest_then_reconnect_then_third_is_refused(rv: Rendezvo
 
 
 async def test_join_errors_are_clear(rv: RendezvousClient, clock: FakeClock) -> None:
-    unknown = await rv.post("/api/tokens/join", json={"token": "ZZZZZZZZZZZZ", "client_identity": "a"})
+    unknown = await rv.post(
+        "/api/tokens/join", json={"token": "ZZZZZZZZZZZZ", "client_identity": "a"}
+    )
     assert unknown.status == 404
-    assert await unknown.json() == {"error": "token_not_found", "reason": "No session exists for this token."}
+    assert await unknown.json() == {
+        "error": "token_not_found",
+        "reason": "No session exists for this token.",
+    }
 
-    malformed = await rv.post("/api/tokens/join", data=b"{not json", headers={"Content-Type": "application/json"})
+    malformed = await rv.post(
+        "/api/tokens/join", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert malformed.status == 400
     assert (await malformed.json())["error"] == "invalid_json"
 
@@ -73,7 +80,9 @@ async def test_issue_rejects_bad_input_with_a_reason(rv: RendezvousClient) -> No
         assert response.status == 422
         payload = await response.json()
         assert payload["error"] == code and payload["reason"]
-    wrong_type = await rv.post("/api/tokens/issue", data=b"x=1", headers={"Content-Type": "text/plain"})
+    wrong_type = await rv.post(
+        "/api/tokens/issue", data=b"x=1", headers={"Content-Type": "text/plain"}
+    )
     assert wrong_type.status == 415
     huge = await rv.post("/api/tokens/issue", json={"pad": "x" * 100_000})
     assert huge.status == 413

@@ -8,13 +8,21 @@ from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
 
-from tests.conftest import FakeClock, MakeRendezvous, RendezvousClient, active_session, issue, join, service
+from tests.conftest import (
+    FakeClock,
+    MakeRendezvous,
+    RendezvousClient,
+    active_session,
+    issue,
+    join,
+    service,
+)
 
 HOST, GUEST = "host-identity", "guest-identity"
 
 
-async def next_json(ws: ClientWebSocketResponse, timeout: float = 2.0) -> dict[str, Any]:
-    msg = await asyncio.wait_for(ws.receive(), timeout)
+async def next_json(ws: ClientWebSocketResponse) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), 2.0)
     assert msg.type is WSMsgType.TEXT, (msg.type, msg.data, ws.close_code)
     data: dict[str, Any] = json.loads(msg.data)
     return data
@@ -73,10 +81,15 @@ async def test_status_on_connect_and_pushed_to_both_on_every_change(rv: Rendezvo
 
 async def test_relay_both_ways_forwards_the_exact_text(rv: RendezvousClient) -> None:
     token = await active_session(rv)
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
         await next_of_type(guest, "session-status")
-        offer = '{"type": "webrtc-offer",  "offer": {"type": "offer", "sdp": "v=0\\r\\n"}, "x": [1, 2]}'
+        offer = (
+            '{"type": "webrtc-offer",  "offer": {"type": "offer", "sdp": "v=0\\r\\n"}, "x": [1, 2]}'
+        )
         await host.send_str(offer)
         received = await asyncio.wait_for(guest.receive(), 2)
         assert received.data == offer  # byte for byte, unparsed
@@ -115,7 +128,10 @@ async def test_held_messages_are_bounded(make_rendezvous: MakeRendezvous) -> Non
 
 async def test_bad_frames_get_errors_and_the_socket_stays_usable(rv: RendezvousClient) -> None:
     token = await active_session(rv)
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
         await next_of_type(guest, "session-status")
         await host.send_str("{not json")
@@ -150,7 +166,10 @@ async def test_oversize_messages_close_with_1009(make_rendezvous: MakeRendezvous
 async def test_per_socket_rate_limit(make_rendezvous: MakeRendezvous) -> None:
     rv = await make_rendezvous(ws_message_burst=3, ws_messages_per_second=0.01)
     token = await active_session(rv)
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
         for n in range(4):
             await host.send_str(json.dumps({"type": "webrtc-ice-candidate", "id": n}))
@@ -160,9 +179,14 @@ async def test_per_socket_rate_limit(make_rendezvous: MakeRendezvous) -> None:
         assert got == [0, 1, 2]
 
 
-async def test_a_second_socket_of_the_same_identity_replaces_the_first(rv: RendezvousClient) -> None:
+async def test_a_second_socket_of_the_same_identity_replaces_the_first(
+    rv: RendezvousClient,
+) -> None:
     token = await active_session(rv)
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as old, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as old,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(old, "session-status")
         async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as new:
             assert await closed_with(old) == 4002
@@ -174,20 +198,32 @@ async def test_a_second_socket_of_the_same_identity_replaces_the_first(rv: Rende
 
 async def test_manual_end_tells_both_and_closes(rv: RendezvousClient) -> None:
     token = await active_session(rv)
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
         await next_of_type(guest, "session-status")
         response = await rv.post(f"/api/session/{token}/end", json={"client_identity": GUEST})
         assert response.status == 200
         for ws in (host, guest):
             ended = await next_of_type(ws, "session-ended")
-            assert ended == {"type": "session-ended", "reason": "manually_ended", "ended_at": "2026-01-20T10:00:00Z"}
+            assert ended == {
+                "type": "session-ended",
+                "reason": "manually_ended",
+                "ended_at": "2026-01-20T10:00:00Z",
+            }
             assert await closed_with(ws) == 1000
 
 
-async def test_sweep_ends_expired_sessions_and_tells_their_sockets(rv: RendezvousClient, clock: FakeClock) -> None:
+async def test_sweep_ends_expired_sessions_and_tells_their_sockets(
+    rv: RendezvousClient, clock: FakeClock
+) -> None:
     token = await active_session(rv, ttl_minutes=5)
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
         await next_of_type(guest, "session-status")
         clock.advance(minutes=5)
@@ -201,10 +237,15 @@ async def test_sweep_ends_expired_sessions_and_tells_their_sockets(rv: Rendezvou
     assert status["state"] == "ENDED"
 
 
-async def test_the_countdown_timer_ends_a_connected_session(rv: RendezvousClient, clock: FakeClock) -> None:
+async def test_the_countdown_timer_ends_a_connected_session(
+    rv: RendezvousClient, clock: FakeClock
+) -> None:
     token = await active_session(rv, ttl_minutes=1)
     clock.advance(seconds=59.8)  # 0.2 s of the TTL left when the sockets arrive
-    async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host, rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
         clock.advance(seconds=0.3)
         # No sweep: the session's own timer must fire.
@@ -212,7 +253,9 @@ async def test_the_countdown_timer_ends_a_connected_session(rv: RendezvousClient
             assert (await next_of_type(ws, "session-ended"))["reason"] == "timer_expired"
 
 
-async def test_old_ended_sessions_are_deleted_after_retention(rv: RendezvousClient, clock: FakeClock) -> None:
+async def test_old_ended_sessions_are_deleted_after_retention(
+    rv: RendezvousClient, clock: FakeClock
+) -> None:
     token = await active_session(rv)
     await rv.post(f"/api/session/{token}/end", json={"client_identity": HOST})
     clock.advance(days=6)
