@@ -1,0 +1,46 @@
+# ChatOrbit: `make run` starts the product on loopback, `make test` runs the whole suite.
+# Both set up what they need: Debian packages (apt-get as root, else the exact command
+# to run is printed), a virtual environment in .venv and the project in it.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+RUN_DIR ?= run
+RENDEZVOUS_PORT ?= 50001
+
+.PHONY: run test bench lint typecheck pytest setup system-deps clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@.ci/system-deps .ci/debian-packages
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	@touch $@
+
+run: setup
+	@mkdir -p $(RUN_DIR)
+	@echo "Starting the rendezvous on http://127.0.0.1:$(RENDEZVOUS_PORT) (Ctrl-C stops it)"
+	$(BIN)/orbit-rendezvous --host 127.0.0.1 --port $(RENDEZVOUS_PORT) --data-dir $(RUN_DIR)/rendezvous
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+test: setup lint typecheck pytest
+
+bench: setup
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info
