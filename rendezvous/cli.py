@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import getpass
 import logging
 import signal
@@ -17,6 +16,7 @@ from .app import create_app
 from .jsonlog import setup_logging
 from .passwords import hash_password
 from .settings import Config, SettingsError, load_config, settings_markdown
+from .settings_table import add_flags, flag_values
 
 log = logging.getLogger("rendezvous")
 
@@ -35,21 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "settings (print the settings table)",
     )
     parser.add_argument("--config", metavar="FILE", help="TOML file of settings")
-    for f in dataclasses.fields(Config):
-        flag = "--" + f.name.replace("_", "-")
-        kind = str(f.type)
-        help_text = f.metadata["help"]
-        if kind == "bool":
-            parser.add_argument(
-                flag,
-                dest=f.name,
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=help_text,
-            )
-        else:
-            metavar = "LIST" if kind.startswith("list") else kind.upper()
-            parser.add_argument(flag, dest=f.name, default=None, metavar=metavar, help=help_text)
+    add_flags(parser, Config)
     return parser
 
 
@@ -92,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(hash_password(password))
         return 0
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)}
+    overrides = flag_values(args, Config)
     try:
         config = load_config(toml_path=args.config, overrides=overrides)
     except SettingsError as exc:

@@ -7,13 +7,14 @@ The README's settings table is generated from here and tested against it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .settings_table import SettingsError, load, markdown, rows
+from .settings_table import setting as _s
 
 ENV_PREFIX = "ORBIT_RENDEZVOUS_"
 
@@ -21,12 +22,6 @@ ENV_PREFIX = "ORBIT_RENDEZVOUS_"
 def _default_data_dir() -> str:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return str(Path(base) / "chatorbit-rendezvous")
-
-
-def _s(default: Any, help: str) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -83,70 +78,12 @@ class Config:
         return str(Path(self.data_dir or _default_data_dir()) / "rendezvous.db")
 
 
-class SettingsError(ValueError):
-    """A setting could not be understood; the message says which and why."""
-
-
 def settings_table() -> list[tuple[str, Any, str]]:
-    """(name, default, help) for every setting, in declaration order."""
-    rows = []
-    for f in dataclasses.fields(Config):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        rows.append((f.name, default, f.metadata["help"]))
-    return rows
+    return rows(Config)
 
 
 def settings_markdown() -> str:
-    lines = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
-    for name, default, help in settings_table():
-        shown = (
-            ",".join(default)
-            if isinstance(default, list)
-            else str(default).lower()
-            if isinstance(default, bool)
-            else str(default)
-        )
-        lines.append(f"| `{name}` | `{ENV_PREFIX}{name.upper()}` | `{shown}` | {help} |")
-    return "\n".join(lines) + "\n"
-
-
-def _coerce(name: str, kind: Any, value: Any) -> Any:
-    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
-    try:
-        if kind_name.startswith("list"):
-            if isinstance(value, str):
-                return [part.strip() for part in value.split(",") if part.strip()]
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
-                return list(value)
-            raise TypeError
-        if kind_name == "bool":
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in {
-                "1",
-                "true",
-                "yes",
-                "on",
-                "0",
-                "false",
-                "no",
-                "off",
-            }:
-                return value.lower() in {"1", "true", "yes", "on"}
-            raise TypeError
-        if kind_name == "int":
-            if isinstance(value, bool):
-                raise TypeError
-            return int(value)
-        if kind_name == "float":
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if not isinstance(value, str):
-            raise TypeError
-        return value
-    except (TypeError, ValueError):
-        raise SettingsError(f"setting {name!r}: cannot read {value!r} as {kind_name}") from None
+    return markdown(Config, ENV_PREFIX)
 
 
 def load_config(
@@ -155,31 +92,14 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Merge defaults < TOML file < environment < overrides (flags) into a Config."""
-    kinds = {f.name: f.type for f in dataclasses.fields(Config)}
-    values: dict[str, Any] = {}
-    if toml_path:
-        try:
-            with open(toml_path, "rb") as fh:
-                data = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise SettingsError(f"config file {toml_path}: {exc}") from None
-        table = data.get("rendezvous", data)
-        for key, value in table.items():
-            if key not in kinds:
-                raise SettingsError(f"config file {toml_path}: unknown setting {key!r}")
-            values[key] = _coerce(key, kinds[key], value)
-    env = os.environ if environ is None else environ
-    for name, kind in kinds.items():
-        raw = env.get(ENV_PREFIX + name.upper())
-        if raw is not None:
-            values[name] = _coerce(name, kind, raw)
-    for name, value in (overrides or {}).items():
-        if name not in kinds:
-            raise SettingsError(f"unknown setting {name!r}")
-        if value is not None:
-            values[name] = _coerce(name, kinds[name], value)
-    config = Config(**values)
+    config = load(
+        Config,
+        ENV_PREFIX,
+        toml_path=toml_path,
+        section="rendezvous",
+        environ=environ,
+        overrides=overrides,
+    )
     validate(config)
     return config
 
@@ -203,3 +123,6 @@ def validate(config: Config) -> None:
             raise SettingsError(f"{name}: must be at least 1")
     if config.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise SettingsError("log_level: one of debug, info, warning, error")
+
+
+__all__ = ["Config", "SettingsError", "load_config", "settings_markdown", "settings_table"]
