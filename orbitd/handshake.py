@@ -1,0 +1,233 @@
+"""The handshake between two daemons, as a state machine with no I/O.
+
+Over the rendezvous relay: each side sends its SPAKE2 message (`pake`), then
+a sealed `confirm`; the host seals its WebRTC offer, the guest its answer.
+A box that does not open means the other side used another secret, or the
+relay changed something: the handshake fails with `invite_mismatch` and the
+caller burns the token. Once WebRTC is up, the DTLS fingerprint the peer
+really presented must be the one in its sealed SDP; then both users get the
+short authentication string to compare.
+
+Inputs are the relay frames (`handle`) and what the caller's WebRTC stack
+reports (`local_description`, `connected`); outputs are instructions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .crypto import (
+    Invite,
+    Pake,
+    SealError,
+    Seat,
+    SessionKeys,
+    b64,
+    open_box,
+    seal,
+    short_auth_string,
+    unb64,
+)
+
+log = logging.getLogger("orbitd.handshake")
+FINGERPRINT_RE = re.compile(r"^a=fingerprint:sha-256 ([0-9A-Fa-f:]+)\s*$", re.M)
+
+
+class Phase(StrEnum):
+    WAITING = "waiting-for-peer"
+    EXCHANGING_KEYS = "exchanging-keys"
+    CONNECTING = "connecting"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SendRelay:
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MakeOffer:
+    pass
+
+
+@dataclass(frozen=True)
+class MakeAnswer:
+    offer_sdp: str
+
+
+@dataclass(frozen=True)
+class UseAnswer:
+    answer_sdp: str
+
+
+@dataclass(frozen=True)
+class Verified:
+    sas: str
+    keys: SessionKeys
+
+
+@dataclass(frozen=True)
+class Failed:
+    code: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    phase: Phase
+
+
+Output = SendRelay | MakeOffer | MakeAnswer | UseAnswer | Verified | Failed | PhaseChanged
+
+MISMATCH = "The invite was wrong or has been tampered with. This token is now burned."
+
+
+def sdp_fingerprint(sdp: str) -> str | None:
+    found = FINGERPRINT_RE.search(sdp)
+    return found.group(1).upper() if found else None
+
+
+class Handshake:
+    def __init__(self, seat: Seat, invite: Invite) -> None:
+        self.seat = seat
+        self.invite = invite
+        self.phase = Phase.WAITING
+        self._pake = Pake(seat, invite)
+        self._peer_pake: bytes | None = None
+        self.keys: SessionKeys | None = None
+        self.local_sdp: str | None = None
+        self.remote_sdp: str | None = None
+        self._aad = f"chatorbit/signal/{invite.token}".encode()
+
+    # -- outputs helpers ---------------------------------------------------
+    def _set_phase(self, phase: Phase) -> list[Output]:
+        if phase is self.phase:
+            return []
+        log.debug("handshake phase %s -> %s", self.phase, phase)
+        self.phase = phase
+        return [PhaseChanged(phase)]
+
+    def _fail(self, code: str, reason: str, *, tell_peer: bool) -> list[Output]:
+        if self.phase is Phase.FAILED:
+            return []
+        out: list[Output] = []
+        if tell_peer:
+            out.append(SendRelay({"type": "abort", "code": code}))
+        out += self._set_phase(Phase.FAILED)
+        out.append(Failed(code, reason))
+        return out
+
+    def _sealed(self, body: dict[str, Any]) -> SendRelay:
+        assert self.keys is not None
+        box = seal(self.keys.signal_send, json.dumps(body).encode(), self._aad)
+        return SendRelay({"type": "sealed", "box": box})
+
+    # -- inputs --------------------------------------------------------------
+    def start(self) -> list[Output]:
+        """The first frame: our PAKE message (the relay holds it until the peer comes)."""
+        return [SendRelay({"type": "pake", "msg": b64(self._pake.outbound)})]
+
+    def handle(self, frame: dict[str, Any]) -> list[Output]:
+        if self.phase is Phase.FAILED:
+            return []
+        kind = frame.get("type")
+        if kind == "pake":
+            return self.handle_pake(frame)
+        if kind == "sealed":
+            return self.handle_sealed(frame)
+        if kind == "abort":
+            return self.handle_abort(frame)
+        return []
+
+    def handle_pake(self, frame: dict[str, Any]) -> list[Output]:
+        try:
+            message = unb64(frame.get("msg"))
+        except ValueError:
+            return self._fail(
+                "protocol_error", "The peer sent a malformed key exchange.", tell_peer=True
+            )
+        if self._peer_pake is not None:
+            if message == self._peer_pake:
+                return []  # the same message again (a resend after a reconnect)
+            return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
+        self._peer_pake = message
+        try:
+            self.keys = self._pake.finish(message)
+        except SealError:
+            return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
+        out = self._set_phase(Phase.EXCHANGING_KEYS)
+        out.append(self._sealed({"kind": "confirm", "seat": self.seat.value}))
+        if self.seat is Seat.HOST:
+            out.append(MakeOffer())
+        return out
+
+    def handle_sealed(self, frame: dict[str, Any]) -> list[Output]:
+        if self.keys is None:
+            return self._fail(
+                "protocol_error", "A sealed message came before the key exchange.", tell_peer=True
+            )
+        try:
+            body = json.loads(open_box(self.keys.signal_recv, frame.get("box"), self._aad))
+        except (SealError, ValueError):
+            return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
+        if not isinstance(body, dict):
+            return self._fail(
+                "protocol_error", "The peer sent a malformed sealed message.", tell_peer=True
+            )
+        kind, sdp = body.get("kind"), body.get("sdp")
+        expected_peer = Seat.GUEST if self.seat is Seat.HOST else Seat.HOST
+        if kind == "confirm":
+            if body.get("seat") != expected_peer.value:  # our own box reflected back
+                return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
+            return []
+        if not isinstance(sdp, str) or self.remote_sdp is not None:
+            return self._fail(
+                "protocol_error", "The peer sent an unexpected description.", tell_peer=True
+            )
+        if kind == "offer" and self.seat is Seat.GUEST:
+            self.remote_sdp = sdp
+            return [*self._set_phase(Phase.CONNECTING), MakeAnswer(sdp)]
+        if kind == "answer" and self.seat is Seat.HOST:
+            self.remote_sdp = sdp
+            return [*self._set_phase(Phase.CONNECTING), UseAnswer(sdp)]
+        return self._fail(
+            "protocol_error", "The peer sent an unexpected description.", tell_peer=True
+        )
+
+    def handle_abort(self, frame: dict[str, Any]) -> list[Output]:
+        code = frame.get("code")
+        if code == "invite_mismatch":
+            return self._fail("invite_mismatch", MISMATCH, tell_peer=False)
+        return self._fail("peer_aborted", "The other side gave up the connection.", tell_peer=False)
+
+    def local_description(self, sdp: str) -> list[Output]:
+        """Our offer (host) or answer (guest) is ready: seal it for the peer."""
+        self.local_sdp = sdp
+        kind = "offer" if self.seat is Seat.HOST else "answer"
+        return [self._sealed({"kind": kind, "sdp": sdp})]
+
+    def connected(self, presented_fingerprint: str) -> list[Output]:
+        """WebRTC is up and the peer presented this DTLS certificate fingerprint."""
+        if self.keys is None or self.remote_sdp is None or self.local_sdp is None:
+            return self._fail(
+                "protocol_error", "Connected before the handshake was done.", tell_peer=False
+            )
+        sealed_fp = sdp_fingerprint(self.remote_sdp)
+        local_fp = sdp_fingerprint(self.local_sdp)
+        if sealed_fp is None or local_fp is None or presented_fingerprint.upper() != sealed_fp:
+            return self._fail(
+                "fingerprint_mismatch",
+                "The peer's connection certificate is not the one it announced: refused.",
+                tell_peer=False,
+            )
+        host_fp, guest_fp = (
+            (local_fp, sealed_fp) if self.seat is Seat.HOST else (sealed_fp, local_fp)
+        )
+        sas = short_auth_string(self.keys, host_fp, guest_fp)
+        return [*self._set_phase(Phase.READY), Verified(sas, self.keys)]

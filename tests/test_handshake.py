@@ -1,0 +1,199 @@
+"""The daemon-to-daemon handshake as a pure state machine: record what it asks for."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from orbitd.crypto import Invite, InviteError, Seat, new_secret, open_box, parse_invite, seal
+from orbitd.handshake import (
+    Failed,
+    Handshake,
+    MakeAnswer,
+    Output,
+    Phase,
+    PhaseChanged,
+    SendRelay,
+    UseAnswer,
+    Verified,
+)
+
+TOKEN = "ABCD1234WXYZ"
+HOST_SDP = "v=0\r\na=fingerprint:sha-256 AA:AA:AA\r\n"
+GUEST_SDP = "v=0\r\na=fingerprint:sha-256 BB:BB:BB\r\n"
+
+
+def kinds(outputs: list[Output]) -> list[str]:
+    names = []
+    for out in outputs:
+        if isinstance(out, SendRelay):
+            names.append(f"send {out.frame['type']}")
+        elif isinstance(out, PhaseChanged):
+            names.append(f"phase {out.phase.value}")
+        elif isinstance(out, Failed):
+            names.append(f"failed {out.code}")
+        else:
+            names.append(type(out).__name__)
+    return names
+
+
+def frames(outputs: list[Output]) -> list[dict[str, Any]]:
+    return [o.frame for o in outputs if isinstance(o, SendRelay)]
+
+
+def deliver(to: Handshake, outputs: list[Output]) -> list[Output]:
+    got: list[Output] = []
+    for frame in frames(outputs):
+        got += to.handle(json.loads(json.dumps(frame)))  # as it would cross the wire
+    return got
+
+
+def run_to_connecting(
+    host_secret: str, guest_secret: str
+) -> tuple[Handshake, Handshake, list[list[str]]]:
+    host = Handshake(Seat.HOST, Invite(TOKEN, host_secret))
+    guest = Handshake(Seat.GUEST, Invite(TOKEN, guest_secret))
+    trace = []
+    h0, g0 = host.start(), guest.start()
+    trace += [kinds(h0), kinds(g0)]
+    g1 = deliver(guest, h0)  # guest gets the host's pake (held by the relay)
+    h1 = deliver(host, g0)
+    trace += [kinds(g1), kinds(h1)]
+    return host, guest, trace
+
+
+def test_same_secret_reaches_ready_with_equal_sas() -> None:
+    secret = new_secret()
+    host, guest, trace = run_to_connecting(secret, secret)
+    assert trace == [
+        ["send pake"],
+        ["send pake"],
+        ["phase exchanging-keys", "send sealed"],
+        ["phase exchanging-keys", "send sealed", "MakeOffer"],
+    ]
+    offer = host.local_description(HOST_SDP)
+    assert kinds(offer) == ["send sealed"]
+    assert HOST_SDP not in json.dumps(frames(offer))  # the relay sees only ciphertext
+    g2 = deliver(guest, offer)
+    assert g2 == [PhaseChanged(Phase.CONNECTING), MakeAnswer(HOST_SDP)]
+    answer = guest.local_description(GUEST_SDP)
+    h2 = deliver(host, answer)
+    assert h2 == [PhaseChanged(Phase.CONNECTING), UseAnswer(GUEST_SDP)]
+
+    h3, g3 = host.connected("bb:bb:bb"), guest.connected("AA:AA:AA")
+    assert kinds(h3) == ["phase ready", "Verified"] and kinds(g3) == ["phase ready", "Verified"]
+    host_v, guest_v = h3[-1], g3[-1]
+    assert isinstance(host_v, Verified) and isinstance(guest_v, Verified)
+    assert host_v.sas == guest_v.sas
+    assert host_v.keys.chat_send == guest_v.keys.chat_recv
+    assert host_v.keys.chat_recv == guest_v.keys.chat_send
+    assert host_v.keys.chat_send != host_v.keys.chat_recv
+
+
+def test_wrong_secret_fails_on_both_sides_as_invite_mismatch() -> None:
+    host, guest, _ = run_to_connecting(new_secret(), new_secret())
+    # Both derived keys, different ones: a box from the other side does not open.
+    host_out = host.handle({"type": "sealed", "box": "AAAA"})
+    assert kinds(host_out) == ["send abort", "phase failed", "failed invite_mismatch"]
+    # The abort reaches the guest, which fails the same way without answering.
+    guest_out = deliver(guest, host_out)
+    assert kinds(guest_out) == ["phase failed", "failed invite_mismatch"]
+    assert host.handle({"type": "pake", "msg": "AAAA"}) == []  # failed stays failed
+
+
+def test_wrong_secret_detected_from_the_confirm_itself() -> None:
+    host = Handshake(Seat.HOST, Invite(TOKEN, new_secret()))
+    guest = Handshake(Seat.GUEST, Invite(TOKEN, new_secret()))
+    g_after = deliver(guest, host.start())
+    h_after = deliver(host, guest.start())
+    # Each side now receives the other's sealed confirm: neither opens.
+    g_result = deliver(guest, [o for o in h_after if isinstance(o, SendRelay)])
+    h_result = deliver(host, [o for o in g_after if isinstance(o, SendRelay)])
+    assert "failed invite_mismatch" in kinds(g_result)
+    assert "failed invite_mismatch" in kinds(h_result)
+    assert not any(isinstance(o, MakeAnswer) for o in g_result)
+
+
+def test_a_relay_that_changes_the_sealed_sdp_is_caught() -> None:
+    secret = new_secret()
+    host, guest, _ = run_to_connecting(secret, secret)
+    offer = frames(host.local_description(HOST_SDP))[0]
+    assert host.keys is not None
+    # The relay cannot reseal without the key; flipping one byte breaks the box.
+    box = bytearray(offer["box"].encode())
+    box[20] = ord("A") if box[20] != ord("A") else ord("B")
+    out = guest.handle({"type": "sealed", "box": box.decode()})
+    assert kinds(out) == ["send abort", "phase failed", "failed invite_mismatch"]
+
+
+def test_a_reflected_box_is_refused() -> None:
+    secret = new_secret()
+    host, _guest, _ = run_to_connecting(secret, secret)
+    assert host.keys is not None
+    # A box the host sealed itself, replayed back to it, is under the other direction's key.
+    own = seal(
+        host.keys.signal_send,
+        b'{"kind": "confirm", "seat": "host"}',
+        b"chatorbit/signal/" + TOKEN.encode(),
+    )
+    assert kinds(host.handle({"type": "sealed", "box": own})) == [
+        "send abort",
+        "phase failed",
+        "failed invite_mismatch",
+    ]
+    with pytest.raises(ValueError):
+        open_box(host.keys.signal_recv, own, b"chatorbit/signal/" + TOKEN.encode())
+
+
+def test_a_presented_certificate_that_differs_from_the_sealed_sdp_is_refused() -> None:
+    secret = new_secret()
+    host, guest, _ = run_to_connecting(secret, secret)
+    deliver(guest, host.local_description(HOST_SDP))
+    guest.local_description(GUEST_SDP)
+    out = guest.connected("CC:CC:CC")  # someone else's DTLS certificate
+    assert kinds(out) == ["phase failed", "failed fingerprint_mismatch"]
+
+
+def test_duplicate_pake_is_ignored_but_a_different_one_fails() -> None:
+    secret = new_secret()
+    host = Handshake(Seat.HOST, Invite(TOKEN, secret))
+    guest = Handshake(Seat.GUEST, Invite(TOKEN, secret))
+    first = guest.start()
+    assert kinds(deliver(host, first)) == ["phase exchanging-keys", "send sealed", "MakeOffer"]
+    assert deliver(host, first) == []
+    other = Handshake(Seat.GUEST, Invite(TOKEN, secret)).start()
+    assert kinds(deliver(host, other)) == ["send abort", "phase failed", "failed invite_mismatch"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ABCD1234WXYZ-abcdefghijkmnpqr", Invite("ABCD1234WXYZ", "abcdefghijkmnpqr")),
+        ("  abcd1234wxyz-ABCDEFGHIJKMNPQR \n", Invite("ABCD1234WXYZ", "abcdefghijkmnpqr")),
+        (
+            "http://127.0.0.1:7170/join#ABCD1234WXYZ-abcdefghijkmnpqr",
+            Invite("ABCD1234WXYZ", "abcdefghijkmnpqr"),
+        ),
+    ],
+)
+def test_invites_are_read_leniently(text: str, expected: Invite) -> None:
+    assert parse_invite(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "ABCD1234WXYZ",
+        "ABCD1234WXY-abcdefghijkmnpqr",
+        "ABCD1234WXYZ-abc",
+        "ABCD1234WXYZ-abcdefghijklmnop",
+        5,
+    ],
+)
+def test_malformed_invites_say_what_is_wrong(text: object) -> None:
+    with pytest.raises(InviteError) as refused:
+        parse_invite(text)
+    assert str(refused.value)
