@@ -1,0 +1,1 @@
+"""Benchmarks. `python -m bench` measures the rendezvous against a bare aiohttp baseline."""
