@@ -45,7 +45,7 @@ def create_app(
     relay = Relay(held_messages_max=config.held_messages_max, held_bytes_max=config.held_bytes_max)
     app[SERVICE] = Rendezvous(
         config,
-        store or SQLiteStore(config.database_path()),
+        store or SQLiteStore(config.database_path(), config.ttl_minute_seconds),
         clock or SystemClock(),
         relay,
         Metrics(),

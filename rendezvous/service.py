@@ -70,7 +70,14 @@ class Rendezvous:
     async def issue(self, body: object) -> Session:
         validity, ttl, limit = rules.validate_issue(body)
         while True:
-            fresh = rules.issue(rules.new_token(), self.clock.now(), validity, ttl, limit)
+            fresh = rules.issue(
+                rules.new_token(),
+                self.clock.now(),
+                validity,
+                ttl,
+                limit,
+                self.config.ttl_minute_seconds,
+            )
             try:
                 await self.store.insert_session(fresh)
             except TokenTaken:

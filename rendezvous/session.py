@@ -109,12 +109,18 @@ class Session:
     activated_at: datetime | None = None
     ended_at: datetime | None = None
     end_reason: EndReason | None = None
+    minute_seconds: float = 60.0
+    """How long one TTL minute lasts: 60, except where tests and demos shorten it."""
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self.ttl_minutes * self.minute_seconds
 
     @property
     def ends_at(self) -> datetime | None:
         if self.activated_at is None:
             return None
-        return self.activated_at + timedelta(minutes=self.ttl_minutes)
+        return self.activated_at + timedelta(seconds=self.ttl_seconds)
 
     def state(self, now: datetime) -> State:
         if self.ended_at is not None or self.due_end(now) is not None:
@@ -148,7 +154,7 @@ class Session:
             return 0
         ends_at = self.ends_at
         if ends_at is None:
-            return self.ttl_minutes * 60
+            return int(self.ttl_seconds)
         return max(0, int((ends_at - now).total_seconds()))
 
     def status(self, now: datetime, connected: frozenset[Role] = frozenset()) -> dict[str, Any]:
@@ -211,13 +217,21 @@ def validate_issue(body: Any) -> tuple[timedelta, int, int]:
     return VALIDITY[option], ttl, limit
 
 
-def issue(token: str, now: datetime, validity: timedelta, ttl: int, limit: int) -> Session:
+def issue(
+    token: str,
+    now: datetime,
+    validity: timedelta,
+    ttl: int,
+    limit: int,
+    minute_seconds: float = 60.0,
+) -> Session:
     return Session(
         token=token,
         created_at=now,
         valid_until=now + validity,
         ttl_minutes=ttl,
         max_message_length=limit,
+        minute_seconds=minute_seconds,
     )
 
 

@@ -71,6 +71,9 @@ class Config:
     smtp_from: str = _s("chatorbit@localhost", "Sender address of report notices.")
     smtp_to: list[str] = _s([], "Recipients of report notices.")
     log_level: str = _s("info", "Log level: debug, info, warning or error.")
+    ttl_minute_seconds: float = _s(
+        60.0, "Seconds in one TTL minute. Leave at 60; tests and demos shorten it."
+    )
 
     def database_path(self) -> str:
         if self.database:
@@ -121,6 +124,8 @@ def validate(config: Config) -> None:
     ):
         if getattr(config, name) < 1:
             raise SettingsError(f"{name}: must be at least 1")
+    if config.ttl_minute_seconds <= 0:
+        raise SettingsError("ttl_minute_seconds: must be more than 0")
     if config.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise SettingsError("log_level: one of debug, info, warning, error")
 

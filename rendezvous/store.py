@@ -84,7 +84,7 @@ def _session_row(s: Session) -> tuple[object, ...]:
     )
 
 
-def _session(row: sqlite3.Row) -> Session:
+def _session(row: sqlite3.Row, minute_seconds: float) -> Session:
     return Session(
         token=row["token"],
         created_at=_dt(row["created_at"]) or datetime.fromtimestamp(0, UTC),
@@ -98,6 +98,7 @@ def _session(row: sqlite3.Row) -> Session:
         activated_at=_dt(row["activated_at"]),
         ended_at=_dt(row["ended_at"]),
         end_reason=EndReason(row["end_reason"]) if row["end_reason"] else None,
+        minute_seconds=minute_seconds,
     )
 
 
@@ -120,7 +121,8 @@ class SQLiteStore:
     within the process; the transactions keep the file consistent on a crash.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, minute_seconds: float = 60.0) -> None:
+        self.minute_seconds = minute_seconds
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -146,7 +148,7 @@ class SQLiteStore:
         row = self._db.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE token = ?", (token,)
         ).fetchone()
-        return _session(row) if row else None
+        return _session(row, self.minute_seconds) if row else None
 
     async def update_session(
         self, token: str, change: Callable[[Session], tuple[Session, T]]
@@ -159,7 +161,7 @@ class SQLiteStore:
             if row is None:
                 self._db.execute("ROLLBACK")
                 return None
-            old = _session(row)
+            old = _session(row, self.minute_seconds)
             new, result = change(old)
             if new != old:
                 self._db.execute(
@@ -177,11 +179,11 @@ class SQLiteStore:
         t = now.timestamp()
         rows = self._db.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND ("
-            " (activated_at IS NOT NULL AND activated_at + ttl_minutes * 60 <= ?)"
+            " (activated_at IS NOT NULL AND activated_at + ttl_minutes * ? <= ?)"
             " OR (activated_at IS NULL AND valid_until <= ?))",
-            (t, t),
+            (self.minute_seconds, t, t),
         ).fetchall()
-        return [_session(r) for r in rows]
+        return [_session(r, self.minute_seconds) for r in rows]
 
     async def delete_ended_before(self, cutoff: datetime) -> int:
         cur = self._db.execute(
@@ -195,12 +197,12 @@ class SQLiteStore:
         rows = self._db.execute(
             "SELECT CASE"
             " WHEN ended_at IS NOT NULL THEN 'ENDED'"
-            " WHEN activated_at IS NOT NULL AND activated_at + ttl_minutes * 60 <= :t THEN 'ENDED'"
+            " WHEN activated_at IS NOT NULL AND activated_at + ttl_minutes * :m <= :t THEN 'ENDED'"
             " WHEN activated_at IS NULL AND valid_until <= :t THEN 'ENDED'"
             " WHEN activated_at IS NOT NULL THEN 'ACTIVE'"
             " WHEN host_id IS NOT NULL THEN 'HOST_RESERVED'"
             " ELSE 'CREATED' END AS state, COUNT(*) FROM sessions GROUP BY state",
-            {"t": t},
+            {"t": t, "m": self.minute_seconds},
         ).fetchall()
         counts = dict.fromkeys(State, 0)
         for state, n in rows:

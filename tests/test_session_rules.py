@@ -115,3 +115,12 @@ def test_issue_validation(body: object, code: str) -> None:
     with pytest.raises(SessionError) as refused:
         rules.validate_issue(body)
     assert (refused.value.status, refused.value.code) == (422, code)
+
+
+def test_a_shortened_ttl_minute_for_tests_and_demos() -> None:
+    s = rules.issue("ABCD1234WXYZ", T0, timedelta(days=1), 2, 2000, minute_seconds=1.5)
+    s, _, _ = rules.join(s, "a", T0)
+    s, _, _ = rules.join(s, "b", T0)
+    assert s.remaining_seconds(T0) == 3
+    assert s.state(T0 + timedelta(seconds=2.9)) is State.ACTIVE
+    assert s.state(T0 + timedelta(seconds=3)) is State.ENDED
