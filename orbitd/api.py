@@ -1,0 +1,128 @@
+"""The local API the UI calls: JSON over HTTP plus one WebSocket of events.
+
+Everything here sits behind the security layer (Host, Origin, login cookie).
+Described in docs/ui-api.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from .chat import ChatError
+from .crypto import InviteError
+from .keys import CONFIG, IDENTITY
+from .manager import Events, SessionManager
+from .rendezvous_client import RendezvousError
+
+routes = web.RouteTableDef()
+MANAGER = web.AppKey("manager", SessionManager)
+EVENTS = web.AppKey("events", Events)
+
+
+def _error(status: int, code: str, reason: str) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The session's refusals as JSON with their 4xx (503 when the rendezvous is down)."""
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except (ChatError, RendezvousError) as exc:
+        return _error(exc.status, exc.code, exc.reason)
+    except InviteError as exc:
+        return _error(422, "invalid_invite", str(exc))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise ChatError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ChatError(422, "invalid_body", "The request body must be a JSON object.")
+    return body
+
+
+def _state(request: web.Request) -> dict[str, Any]:
+    config, identity = request.app[CONFIG], request.app[IDENTITY]
+    return {
+        "profile": config.profile,
+        "fingerprint": identity.fingerprint,
+        "rendezvous": config.rendezvous,
+    } | request.app[MANAGER].state()
+
+
+@routes.get("/api/state")
+async def state(request: web.Request) -> web.Response:
+    return web.json_response(_state(request))
+
+
+@routes.post("/api/tokens")
+async def request_token(request: web.Request) -> web.Response:
+    created = await request.app[MANAGER].create(await _body(request))
+    return web.json_response(created, status=201)
+
+
+@routes.post("/api/join")
+async def join(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return web.json_response(await request.app[MANAGER].join(body.get("invite")))
+
+
+@routes.post("/api/messages")
+async def send_message(request: web.Request) -> web.Response:
+    body = await _body(request)
+    message = request.app[MANAGER].current().send_message(body.get("text"))
+    return web.json_response({"message": message}, status=201)
+
+
+@routes.delete("/api/messages/{message_id}")
+async def delete_message(request: web.Request) -> web.Response:
+    message_id = request.match_info["message_id"]
+    request.app[MANAGER].current().delete_message(message_id)
+    return web.json_response({"message_id": message_id, "deleted": True})
+
+
+@routes.post("/api/session/end")
+async def end_session(request: web.Request) -> web.Response:
+    return web.json_response({"session": await request.app[MANAGER].end()})
+
+
+@routes.post("/api/report")
+async def report(request: web.Request) -> web.Response:
+    filed = await request.app[MANAGER].report(await _body(request))
+    return web.json_response(filed, status=201)
+
+
+@routes.get("/api/events")
+async def events(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    await ws.prepare(request)
+    await request.app[EVENTS].serve(ws, {"type": "state", "state": _state(request)})
+    return ws
+
+
+async def _manager_ctx(app: web.Application) -> AsyncIterator[None]:
+    events = Events()
+    app[EVENTS] = events
+    app[MANAGER] = SessionManager(app[CONFIG], events)
+    yield
+    await app[MANAGER].close()
+
+
+async def _close_event_sockets(app: web.Application) -> None:
+    await app[EVENTS].close_all()
+
+
+def setup(app: web.Application) -> None:
+    """Add the API's routes, its error handling and the session manager to the app."""
+    app.middlewares.append(api_errors)
+    app.add_routes(routes)
+    app.cleanup_ctx.append(_manager_ctx)
+    app.on_shutdown.append(_close_event_sockets)

@@ -1,0 +1,41 @@
+"""ICE configuration: only the servers the user named, and an opt-in loopback candidate.
+
+aiortc with no configuration asks Google's STUN server (5 s lost per side
+where DNS hangs), so the daemon always passes its own list. aioice never
+gathers 127.0.0.1; two daemons on a machine with no other interface, or a
+test that must keep its traffic on loopback, need the `ice_loopback` setting:
+then 127.0.0.1 is the one and only host candidate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aiortc import RTCConfiguration
+
+    from .settings import Config
+
+
+def use_loopback_only() -> None:
+    """Make aioice gather 127.0.0.1 and nothing else (process-wide; opt-in)."""
+    import aioice.ice
+
+    def loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return ["127.0.0.1"] if use_ipv4 else []
+
+    aioice.ice.get_host_addresses = loopback_only
+
+
+def rtc_configuration(config: Config) -> RTCConfiguration:
+    from aiortc import RTCConfiguration, RTCIceServer
+
+    servers = [
+        RTCIceServer(
+            urls=url,
+            username=config.ice_username or None,
+            credential=config.ice_credential or None,
+        )
+        for url in config.ice_servers
+    ]
+    return RTCConfiguration(iceServers=servers)

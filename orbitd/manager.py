@@ -1,0 +1,156 @@
+"""The daemon's one session at a time, and the UI's event sockets.
+
+The heavy parts (aiortc) are imported when the first session starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .chat import ChatError
+from .crypto import Invite, Seat, new_secret, parse_invite
+from .rendezvous_client import RendezvousClient
+from .settings import Config
+
+if TYPE_CHECKING:
+    from .session import ChatSession
+
+log = logging.getLogger("orbitd.manager")
+
+
+class Events:
+    """The UI's WebSockets. Each has a bounded queue and a writer, so events keep their
+    order and a stuck tab cannot make the daemon hoard memory (it is disconnected)."""
+
+    QUEUE_MAX = 1000
+
+    def __init__(self) -> None:
+        self._queues: dict[web.WebSocketResponse, asyncio.Queue[str | None]] = {}
+
+    def emit(self, event: dict[str, Any]) -> None:
+        text = json.dumps(event)
+        for ws, queue in list(self._queues.items()):
+            try:
+                queue.put_nowait(text)
+            except asyncio.QueueFull:
+                log.warning("UI socket too slow: disconnected")
+                self._queues.pop(ws, None)
+                while not queue.empty():
+                    queue.get_nowait()
+                queue.put_nowait(None)  # tells the writer to hang up
+
+    async def serve(self, ws: web.WebSocketResponse, first: dict[str, Any]) -> None:
+        """Send `first`, then every event, until the socket closes."""
+        queue: asyncio.Queue[str | None] = asyncio.Queue(self.QUEUE_MAX)
+        queue.put_nowait(json.dumps(first))
+        self._queues[ws] = queue
+
+        async def write() -> None:
+            while (text := await queue.get()) is not None:
+                await ws.send_str(text)
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"too slow")
+
+        writer = asyncio.create_task(write())
+        try:
+            async for msg in ws:
+                if msg.type is WSMsgType.TEXT and msg.data == "ping":
+                    queue.put_nowait(json.dumps({"type": "pong"}))
+        finally:
+            self._queues.pop(ws, None)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+                await writer
+
+    async def close_all(self) -> None:
+        for ws in list(self._queues):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"orbitd shutting down")
+        self._queues.clear()
+
+
+class SessionManager:
+    def __init__(self, config: Config, events: Events) -> None:
+        self.config = config
+        self.events = events
+        self.client = RendezvousClient(config.rendezvous)
+        self.session: ChatSession | None = None
+
+    def _busy(self) -> None:
+        if self.session is not None and self.session.ended is None:
+            raise ChatError(
+                409, "session_in_progress", "A session is already running: end it first."
+            )
+
+    async def _open(
+        self, invite: Invite, seat: Seat, identity: str, status: dict[str, Any]
+    ) -> ChatSession:
+        from .session import ChatSession  # aiortc is loaded here, not at start
+
+        session = ChatSession(
+            self.config, self.client, invite, seat, identity, status, self.events.emit
+        )
+        self.session = session
+        await session.start()
+        return session
+
+    async def create(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._busy()
+        issued = await self.client.issue(
+            body.get("validity_option", "day"),
+            body.get("ttl_minutes", 60),
+            body.get("max_message_length", 2000),
+        )
+        invite = Invite(issued["token"], new_secret())
+        identity = secrets.token_urlsafe(24)
+        joined = await self.client.join(invite.token, identity)
+        session = await self._open(invite, Seat.HOST, identity, joined["session_status"])
+        return issued | {"invite": str(invite), "role": "host", "session": session.snapshot()}
+
+    async def join(self, text: object) -> dict[str, Any]:
+        self._busy()
+        invite = parse_invite(text)
+        identity = secrets.token_urlsafe(24)
+        joined = await self.client.join(invite.token, identity)
+        seat = Seat(joined["role"])
+        if seat is Seat.HOST:
+            # We took an unused token's host seat: nobody made this invite here. Give it back.
+            await self.client.end(invite.token, identity)
+            raise ChatError(
+                409, "invite_unused", "Nobody is waiting on this invite: ask for a fresh one."
+            )
+        session = await self._open(invite, seat, identity, joined["session_status"])
+        return {"role": seat.value, "session": session.snapshot()}
+
+    def current(self) -> ChatSession:
+        if self.session is None:
+            raise ChatError(409, "no_session", "There is no session.")
+        return self.session
+
+    async def end(self) -> dict[str, Any]:
+        session = self.current()
+        if session.ended is not None:
+            raise ChatError(409, "session_ended", "The session has already ended.")
+        await session.end("manually_ended", tell_peer=True, tell_rendezvous=True)
+        return session.snapshot()
+
+    async def report(self, body: dict[str, Any]) -> dict[str, Any]:
+        session = self.current()
+        report = {
+            k: body.get(k) for k in ("reason", "details", "contact") if body.get(k) is not None
+        }
+        return await self.client.report({"token": session.token} | report)
+
+    def state(self) -> dict[str, Any]:
+        return {"session": self.session.snapshot() if self.session else None}
+
+    async def close(self) -> None:
+        if self.session is not None and self.session.ended is None:
+            await self.session.end("manually_ended", tell_peer=True, tell_rendezvous=True)
+        self.session = None
+        await self.client.close()

@@ -1,0 +1,161 @@
+"""Talking to the rendezvous: token issue, seats, end, reports, and the signaling socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger("orbitd.rendezvous")
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class RendezvousError(Exception):
+    """The rendezvous refused (its status and code), or could not be reached (503)."""
+
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.code, self.reason = status, code, reason
+
+
+class RendezvousClient:
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = aiohttp.ClientSession(timeout=TIMEOUT)
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            async with self._http.request(method, self.base_url + path, json=body) as response:
+                try:
+                    payload = await response.json(content_type=None)
+                except ValueError:
+                    payload = None
+                if response.status >= 400:
+                    if isinstance(payload, dict) and "error" in payload:
+                        raise RendezvousError(
+                            response.status, payload["error"], payload.get("reason", "")
+                        )
+                    raise RendezvousError(
+                        502, "rendezvous_error", f"The rendezvous answered {response.status}."
+                    )
+                return payload
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise RendezvousError(
+                503,
+                "rendezvous_unreachable",
+                f"The rendezvous at {self.base_url} cannot be reached.",
+            ) from exc
+
+    async def issue(
+        self, validity_option: str, ttl_minutes: int, max_message_length: int
+    ) -> dict[str, Any]:
+        body = {
+            "validity_option": validity_option,
+            "ttl_minutes": ttl_minutes,
+            "max_message_length": max_message_length,
+        }
+        result: dict[str, Any] = await self._call("POST", "/api/tokens/issue", body)
+        return result
+
+    async def join(self, token: str, identity: str) -> dict[str, Any]:
+        body = {"token": token, "client_identity": identity}
+        result: dict[str, Any] = await self._call("POST", "/api/tokens/join", body)
+        return result
+
+    async def end(self, token: str, identity: str) -> None:
+        await self._call("POST", f"/api/session/{token}/end", {"client_identity": identity})
+
+    async def report(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("POST", "/api/reports", body)
+        return result
+
+    def signaling(
+        self, token: str, identity: str, on_frame: Callable[[dict[str, Any]], None]
+    ) -> SignalingSocket:
+        url = f"{self.base_url}/api/ws/{token}/{identity}".replace("http", "ws", 1)
+        return SignalingSocket(self._http, url, on_frame)
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+# Close codes after which reconnecting is pointless.
+FINAL_CLOSE_CODES = {1000, 4001, 4002, 4003, 4004}
+
+
+class SignalingSocket:
+    """The seat's WebSocket, kept open (with backoff) until closed or told the session is over.
+
+    Frames sent while it is down wait in a short queue and go out on reconnect.
+    """
+
+    def __init__(
+        self, http: aiohttp.ClientSession, url: str, on_frame: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self._http, self._url, self._on_frame = http, url, on_frame
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._outbox: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.final_code: int | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        delay = 0.5
+        while self.final_code is None:
+            try:
+                async with self._http.ws_connect(self._url, heartbeat=20) as ws:
+                    self._ws = ws
+                    self.connected.set()
+                    delay = 0.5
+                    while self._outbox:
+                        await ws.send_str(self._outbox.pop(0))
+                    async for msg in ws:
+                        if msg.type is aiohttp.WSMsgType.TEXT:
+                            self._deliver(msg.data)
+                    code = ws.close_code
+                    if code in FINAL_CLOSE_CODES:
+                        self.final_code = code
+            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                log.info("signaling socket down", extra={"fields": {"error": type(exc).__name__}})
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if self.final_code is None:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _deliver(self, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            return
+        if isinstance(frame, dict):
+            self._on_frame(frame)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame)
+        ws = self._ws
+        if ws is None or ws.closed:
+            self._outbox.append(text)
+            return
+        try:
+            await ws.send_str(text)
+        except ConnectionError:
+            self._outbox.append(text)
+
+    async def close(self) -> None:
+        self.final_code = self.final_code or 1000
+        if self._ws is not None:
+            await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,277 @@
+"""One chat session of this daemon: the seat at the rendezvous, the handshake,
+the WebRTC connection and the conversation, tied together. I/O lives here;
+the decisions live in `handshake` and `chat`.
+
+Everything is in memory. `end()` wipes it: messages, keys and the invite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from .chat import ChatError, Conversation, Notify, Send
+from .crypto import Invite, Seat
+from .handshake import (
+    Failed,
+    Handshake,
+    MakeAnswer,
+    MakeOffer,
+    Output,
+    Phase,
+    PhaseChanged,
+    SendRelay,
+    UseAnswer,
+    Verified,
+)
+from .peer import Peer, PeerState
+from .rendezvous_client import RendezvousClient, RendezvousError, SignalingSocket
+from .settings import Config
+
+log = logging.getLogger("orbitd.session")
+Emit = Callable[[dict[str, Any]], None]
+
+
+class ChatSession:
+    def __init__(
+        self,
+        config: Config,
+        client: RendezvousClient,
+        invite: Invite,
+        seat: Seat,
+        identity: str,
+        status: dict[str, Any],
+        emit: Emit,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.invite: Invite | None = invite
+        self.token = invite.token
+        self.seat = seat
+        self.identity = identity
+        self.status = status
+        self.max_message_length = int(status.get("max_message_length", 2000))
+        self._emit = emit
+        self.handshake = Handshake(seat, invite)
+        self.peer = Peer(config, self._peer_message, self._peer_state)
+        self.conversation: Conversation | None = None
+        self.sas: str | None = None
+        self.ended: dict[str, Any] | None = None
+        self.peer_lost = False
+        self._socket: SignalingSocket = client.signaling(self.token, identity, self._relay_frame)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ends_at: float | None = None
+        self._end_timer: asyncio.TimerHandle | None = None
+        self._connect_deadline: asyncio.TimerHandle | None = None
+
+    # -- what the UI sees ----------------------------------------------------
+    @property
+    def phase(self) -> str:
+        if self.ended is not None:
+            return "ended"
+        if self.peer_lost:
+            return "peer-lost"
+        return self.handshake.phase.value
+
+    def snapshot(self) -> dict[str, Any]:
+        remaining = None
+        if self._ends_at is not None:
+            remaining = max(0, int(self._ends_at - time.monotonic()))
+        return {
+            "token": self.token,
+            "role": self.seat.value,
+            "phase": self.phase,
+            "state": self.status.get("state"),
+            "participants": self.status.get("participants"),
+            "ttl_minutes": (self.status.get("timer") or {}).get("ttl_minutes"),
+            "remaining_seconds": remaining,
+            "max_message_length": self.max_message_length,
+            "sas": self.sas,
+            "ended": self.ended,
+            "messages": self.conversation.listing() if self.conversation else [],
+        }
+
+    def _publish(self) -> None:
+        self._emit({"type": "session", "session": self.snapshot()})
+
+    # -- running ---------------------------------------------------------------
+    async def start(self) -> None:
+        self._socket.start()
+        self._update_status(self.status)
+        await self._run(self.handshake.start())
+        self._publish()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("session task failed", exc_info=task.exception())
+
+    def _relay_frame(self, frame: dict[str, Any]) -> None:
+        if self.ended is not None:
+            return
+        kind = frame.get("type")
+        if kind == "session-status" and isinstance(frame.get("status"), dict):
+            self._update_status(frame["status"])
+            self._publish()
+        elif kind == "session-ended":
+            reason = str(frame.get("reason") or "manually_ended")
+            self._spawn(self.end(reason, tell_peer=False, tell_rendezvous=False))
+        elif kind == "error":
+            log.warning("rendezvous error frame", extra={"fields": {"code": frame.get("code")}})
+        else:
+            self._spawn(self._run(self.handshake.handle(frame)))
+
+    def _update_status(self, status: dict[str, Any]) -> None:
+        self.status = status
+        remaining = (status.get("timer") or {}).get("remaining_seconds")
+        if status.get("state") == "ACTIVE" and isinstance(remaining, int | float):
+            self._ends_at = time.monotonic() + remaining
+            if self._end_timer is not None:
+                self._end_timer.cancel()
+            loop = asyncio.get_running_loop()
+            self._end_timer = loop.call_later(remaining, self._time_up)
+
+    def _time_up(self) -> None:
+        self._spawn(self.end("timer_expired", tell_peer=False, tell_rendezvous=False))
+
+    async def _run(self, outputs: list[Output]) -> None:
+        for out in outputs:
+            if self.ended is not None:
+                return
+            if isinstance(out, SendRelay):
+                await self._socket.send(out.frame)
+            elif isinstance(out, PhaseChanged):
+                if out.phase is Phase.EXCHANGING_KEYS:
+                    self._arm_connect_deadline()
+                if out.phase is not Phase.READY:  # `Verified` follows and publishes with the SAS
+                    self._publish()
+            elif isinstance(out, MakeOffer):
+                sdp = await self.peer.create_offer()
+                await self._run(self.handshake.local_description(sdp))
+            elif isinstance(out, MakeAnswer):
+                sdp = await self.peer.accept_offer(out.offer_sdp)
+                await self._run(self.handshake.local_description(sdp))
+            elif isinstance(out, UseAnswer):
+                await self.peer.accept_answer(out.answer_sdp)
+            elif isinstance(out, Verified):
+                self._verified(out)
+            elif isinstance(out, Failed):
+                await self._failed(out)
+
+    def _arm_connect_deadline(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._connect_deadline = loop.call_later(
+            self.config.connect_timeout_seconds, self._connect_timed_out
+        )
+
+    def _connect_timed_out(self) -> None:
+        if self.conversation is None and self.ended is None:
+            failure = Failed(
+                "connect_timeout", "The direct connection to the other side could not be made."
+            )
+            self._spawn(self._failed(failure))
+
+    def _verified(self, out: Verified) -> None:
+        if self._connect_deadline is not None:
+            self._connect_deadline.cancel()
+        self.conversation = Conversation(out.keys, self.max_message_length)
+        self.sas = out.sas
+        log.info("chat ready", extra={"fields": {"role": self.seat.value}})
+        self._publish()
+
+    async def _failed(self, failure: Failed) -> None:
+        log.warning("session failed", extra={"fields": {"code": failure.code}})
+        self._emit({"type": "error", "code": failure.code, "message": failure.reason})
+        # A wrong or tampered invite burns the token: nobody gets a second guess.
+        await self.end(failure.code, tell_peer=False, tell_rendezvous=True)
+
+    # -- the peer --------------------------------------------------------------
+    def _peer_state(self, state: PeerState) -> None:
+        if state is PeerState.OPEN and self.conversation is None and self.ended is None:
+            self._spawn(self._run(self.handshake.connected(self.peer.presented_fingerprint())))
+        elif (
+            state in (PeerState.FAILED, PeerState.CLOSED)
+            and self.ended is None
+            and self.conversation
+        ):
+            self.peer_lost = True
+            self._publish()
+
+    def _peer_message(self, text: str) -> None:
+        if self.conversation is None or self.ended is not None:
+            return
+        for out in self.conversation.handle(text):
+            if isinstance(out, Send):
+                self._send_peer(out.frame)
+            elif isinstance(out, Notify):
+                if out.event.get("type") == "peer-ended":
+                    self._spawn(self.end("manually_ended", tell_peer=False, tell_rendezvous=False))
+                else:
+                    self._emit(out.event)
+
+    def _send_peer(self, frame: dict[str, Any]) -> None:
+        with contextlib.suppress(ConnectionError):
+            self.peer.send(json.dumps(frame))
+
+    # -- the user's actions ------------------------------------------------------
+    def send_message(self, text: object) -> dict[str, Any]:
+        if self.ended is not None:
+            raise ChatError(409, "session_ended", "The session has ended.")
+        if self.conversation is None:
+            raise ChatError(409, "not_connected", "The chat is not connected yet.")
+        message, send = self.conversation.compose(text, time.time())
+        try:
+            self.peer.send(json.dumps(send.frame))
+        except ConnectionError:
+            raise ChatError(
+                409, "not_connected", "The connection to the other side is down."
+            ) from None
+        return message.public()
+
+    def delete_message(self, message_id: str) -> None:
+        if self.conversation is None:
+            raise ChatError(404, "message_not_found", "No such message.")
+        for out in self.conversation.delete(message_id):
+            if isinstance(out, Send):
+                self._send_peer(out.frame)
+            else:
+                self._emit(out.event)
+
+    async def end(self, reason: str, *, tell_peer: bool, tell_rendezvous: bool) -> None:
+        """End and wipe. Idempotent."""
+        if self.ended is not None:
+            return
+        self.ended = {"reason": reason, "ended_at": int(time.time())}
+        log.info("session ended", extra={"fields": {"reason": reason}})
+        if tell_peer and self.conversation is not None:
+            self._send_peer({"type": "end"})
+        for timer in (self._end_timer, self._connect_deadline):
+            if timer is not None:
+                timer.cancel()
+        if tell_rendezvous:
+            with contextlib.suppress(RendezvousError):
+                await self.client.end(self.token, self.identity)
+        self._emit({"type": "session-ended", "reason": reason})
+        await self._socket.close()
+        if self.conversation is not None:
+            self.conversation.wipe()
+        self.conversation = None
+        self.invite = None
+        self.sas = None
+        await asyncio.sleep(0.05)  # let the "end" frame leave before the connection closes
+        await self.peer.close()
+        self._publish()
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
