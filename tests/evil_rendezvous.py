@@ -1,0 +1,99 @@
+"""A malicious rendezvous for tests: a proxy in front of the real one that tampers
+with the signaling it relays. The daemons must notice and refuse."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from spake2 import SPAKE2_A, SPAKE2_B
+
+Tamper = Callable[[str, str, dict[str, Any]], dict[str, Any] | None]
+"""(token, sender seat, frame) -> the frame to pass on, or None to drop it."""
+
+
+def flip_sealed(token: str, seat: str, frame: dict[str, Any]) -> dict[str, Any] | None:
+    """Change the sealed SDP on its way (as a relay swapping fingerprints would have to)."""
+    if frame.get("type") != "sealed":
+        return frame
+    raw = bytearray(base64.b64decode(frame["box"]))
+    raw[-20] ^= 0x01
+    return frame | {"box": base64.b64encode(bytes(raw)).decode()}
+
+
+class OwnPake:
+    """Run a PAKE of our own with each side, guessing the secret."""
+
+    def __init__(self, guess: str = "guessguessguess2") -> None:
+        self.guess = guess.encode()
+
+    def __call__(self, token: str, seat: str, frame: dict[str, Any]) -> dict[str, Any] | None:
+        if frame.get("type") != "pake":
+            return frame
+        ids = {
+            "idA": f"chatorbit/host/{token}".encode(),
+            "idB": f"chatorbit/guest/{token}".encode(),
+        }
+        # To the guest we pretend to be the host, and the other way round.
+        ours = SPAKE2_A(self.guess, **ids) if seat == "host" else SPAKE2_B(self.guess, **ids)
+        return {"type": "pake", "msg": base64.b64encode(ours.start()).decode()}
+
+
+def evil_app(upstream: str, tamper: Tamper) -> web.Application:
+    app = web.Application()
+    seats: dict[str, str] = {}  # client identity -> seat, learned from join answers
+
+    async def http(request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/api/ws/"):
+            return await socket(request)
+        async with (
+            aiohttp.ClientSession() as client,
+            client.request(
+                request.method,
+                upstream + request.path_qs,
+                data=await request.read(),
+                headers={"Content-Type": request.headers.get("Content-Type", "application/json")},
+            ) as answer,
+        ):
+            body = await answer.read()
+            if request.path == "/api/tokens/join" and answer.status == 200:
+                sent = json.loads(await request.read())
+                seats[sent["client_identity"]] = json.loads(body)["role"]
+            return web.Response(body=body, status=answer.status, content_type="application/json")
+
+    async def socket(request: web.Request) -> web.WebSocketResponse:
+        _, _, _, token, identity = request.path.split("/", 4)
+        seat = seats.get(identity, "host")
+        downstream = web.WebSocketResponse()
+        await downstream.prepare(request)
+        async with (
+            aiohttp.ClientSession() as client,
+            client.ws_connect(upstream.replace("http", "ws", 1) + request.path) as up,
+        ):
+
+            async def to_upstream() -> None:
+                async for msg in downstream:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        changed = tamper(token, seat, json.loads(msg.data))
+                        if changed is not None:
+                            await up.send_str(json.dumps(changed))
+
+            async def to_downstream() -> None:
+                async for msg in up:
+                    if msg.type is aiohttp.WSMsgType.TEXT:
+                        await downstream.send_str(msg.data)
+                await downstream.close()
+
+            tasks = [asyncio.create_task(to_upstream()), asyncio.create_task(to_downstream())]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+        return downstream
+
+    app.router.add_route("*", "/{tail:.*}", http)
+    return app
