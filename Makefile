@@ -24,9 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: setup
-	@mkdir -p $(RUN_DIR)
-	@echo "Starting the rendezvous on http://127.0.0.1:$(RENDEZVOUS_PORT) (Ctrl-C stops it)"
-	$(BIN)/orbit-rendezvous --host 127.0.0.1 --port $(RENDEZVOUS_PORT) --data-dir $(RUN_DIR)/rendezvous
+	$(BIN)/python -m orbitd.demo --run-dir $(RUN_DIR) --rendezvous-port $(RENDEZVOUS_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,66 @@
+"""The application factory: `create_app(config, identity, login)` wires security and routes."""
+
+from __future__ import annotations
+
+import html
+
+from aiohttp import web
+
+from . import api
+from .identity import Identity
+from .keys import CONFIG, IDENTITY, LOGIN
+from .security import (
+    LoginGate,
+    add_security_headers,
+    login,
+    make_error_middleware,
+    make_host_middleware,
+    make_login_middleware,
+    make_origin_middleware,
+)
+from .settings import Config
+
+REQUEST_BODY_MAX = 256 * 1024
+
+
+def create_app(config: Config, identity: Identity, login_gate: LoginGate) -> web.Application:
+    app = web.Application(
+        client_max_size=REQUEST_BODY_MAX,
+        middlewares=[
+            make_error_middleware(),
+            make_host_middleware(config.host),
+            make_origin_middleware(config.host),
+            make_login_middleware(login_gate),
+        ],
+    )
+    app[CONFIG] = config
+    app[IDENTITY] = identity
+    app[LOGIN] = login_gate
+    app.on_response_prepare.append(add_security_headers)
+    app.router.add_get("/login", _login, allow_head=False)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/", _index)
+    api.setup(app)
+    return app
+
+
+async def _login(request: web.Request) -> web.StreamResponse:
+    return await login(request, request.app[LOGIN])
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _index(request: web.Request) -> web.Response:
+    """A placeholder until the UI lands: who this daemon is."""
+    profile = html.escape(request.app[CONFIG].profile)
+    fingerprint = html.escape(request.app[IDENTITY].short_fingerprint)
+    title = f"ChatOrbit daemon — profile {profile}"
+    body = (
+        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>{title}</title></head><body>"
+        f"<h1>{title} — fingerprint <code>{fingerprint}</code></h1>"
+        "</body></html>\n"
+    )
+    return web.Response(text=body, content_type="text/html")

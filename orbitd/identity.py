@@ -1,0 +1,137 @@
+"""The daemon's long-lived secrets on disk: its Ed25519 identity key and the UI secret.
+
+Both live in the profile's data directory (mode 0700) as files of mode 0600,
+made on first start and read on every later one. A file is written whole under
+a temporary name and then hard-linked into place, so it never exists half
+written or with a wider mode, and two daemons starting at once keep one key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+IDENTITY_FILE = "identity.key"
+UI_SECRET_FILE = "ui-secret"  # noqa: S105 (a file name, not a secret)
+UI_SECRET_BYTES = 32
+
+
+class IdentityError(RuntimeError):
+    """A key file could not be made or read; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """This daemon's identity: the Ed25519 key pair and its fingerprint."""
+
+    private_key: Ed25519PrivateKey = field(repr=False, compare=False)
+    public_key: bytes  # raw, 32 bytes
+
+    @classmethod
+    def from_private_key(cls, key: Ed25519PrivateKey) -> Identity:
+        raw = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return cls(private_key=key, public_key=raw)
+
+    @property
+    def fingerprint(self) -> str:
+        """Hex SHA-256 of the raw public key (64 hex digits)."""
+        return hashlib.sha256(self.public_key).hexdigest()
+
+    @property
+    def short_fingerprint(self) -> str:
+        """The first 16 bytes of the fingerprint in groups of four: `ab12 cd34 ...`."""
+        head = self.fingerprint[:32]
+        return " ".join(head[i : i + 4] for i in range(0, len(head), 4))
+
+    def sign(self, data: bytes) -> bytes:
+        return self.private_key.sign(data)
+
+
+def ensure_data_dir(path: Path) -> Path:
+    """Make the data directory (mode 0700) if it is missing; an existing one is left as is."""
+    if not path.is_dir():
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.mkdir(mode=0o700)
+            os.chmod(path, 0o700)  # whatever the umask said
+        except FileExistsError:
+            pass  # another process made it at the same moment
+        except OSError as exc:
+            raise IdentityError(f"cannot make the data directory {path}: {exc}") from None
+    return path
+
+
+def _create_once(path: Path, content: bytes) -> None:
+    """Write `content` to `path` (mode 0600) unless the file already exists."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # atomic; fails if the file is already there
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _read_private(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        if stat.S_IMODE(os.fstat(fh.fileno()).st_mode) & 0o077:
+            raise IdentityError(
+                f"{path} is readable by other users; run `chmod 600 {path}` and start again"
+            )
+        return fh.read()
+
+
+def _load_or_create(data_dir: Path, name: str, make: bytes) -> bytes:
+    path = ensure_data_dir(data_dir) / name
+    try:
+        if not path.exists():
+            _create_once(path, make)
+        return _read_private(path)
+    except OSError as exc:
+        raise IdentityError(f"cannot use {path}: {exc}") from None
+
+
+def load_or_create_identity(data_dir: Path) -> Identity:
+    """The identity in `data_dir/identity.key` (PEM PKCS8), made on first use."""
+    fresh = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    pem = _load_or_create(data_dir, IDENTITY_FILE, fresh)
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise IdentityError(f"{data_dir / IDENTITY_FILE} is not a PEM private key: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise IdentityError(f"{data_dir / IDENTITY_FILE} is not an Ed25519 key")
+    return Identity.from_private_key(key)
+
+
+def load_or_create_ui_secret(data_dir: Path) -> bytes:
+    """The UI cookie secret in `data_dir/ui-secret` (32 random bytes), made on first use.
+
+    It outlives daemon restarts so a browser stays logged in; delete the file to log
+    every browser out.
+    """
+    secret = _load_or_create(data_dir, UI_SECRET_FILE, secrets.token_bytes(UI_SECRET_BYTES))
+    if len(secret) != UI_SECRET_BYTES:
+        path = data_dir / UI_SECRET_FILE
+        raise IdentityError(f"{path} is not {UI_SECRET_BYTES} bytes; delete it to make a new one")
+    return secret

@@ -1,0 +1,252 @@
+"""The localhost UI's defences (DESIGN.md, "Security model").
+
+Any web page the user visits may try to reach the daemon, so every request goes
+through, in order: the JSON error shield, the Host allow-list (DNS rebinding),
+the Origin check (every state-changing request and WebSocket upgrade) and the
+login gate (a one-time link printed at start, then an HttpOnly SameSite=Strict
+cookie holding the persistent UI secret). Every response carries frame-blocking,
+nosniff and CSP headers; no Access-Control-* header is ever sent.
+
+The Host and Origin checks need the port the daemon is bound to, which is only
+known after binding when port 0 was asked for: it is read per request from the
+socket the request came in on, so nothing has to be told after start.
+"""
+
+from __future__ import annotations
+
+import hmac
+import html
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+log = logging.getLogger("orbitd.security")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+COOKIE_PREFIX = "orbit_ui_"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+OPEN_PATHS = frozenset({"/login", "/healthz"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def cookie_name(profile: str) -> str:
+    """Cookies ignore ports: one name per profile lets two daemons share a browser."""
+    return COOKIE_PREFIX + profile
+
+
+def _same(given: str, expected: str) -> bool:
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+class LoginGate:
+    """The per-daemon login: a one-time link secret, then a cookie with the UI secret."""
+
+    def __init__(self, ui_secret: bytes, *, profile: str, login_secret: str | None = None) -> None:
+        self._cookie_value = ui_secret.hex()
+        self.cookie_name = cookie_name(profile)
+        self.login_secret = login_secret or secrets.token_urlsafe(32)
+        self._used = False
+
+    @property
+    def used(self) -> bool:
+        return self._used
+
+    def login_path(self) -> str:
+        """`/login?secret=...`: print it once, never log it."""
+        return f"/login?secret={self.login_secret}"
+
+    def redeem(self, candidate: str) -> bool:
+        """True once, for the right secret; the secret is spent by that."""
+        if self._used or not _same(candidate, self.login_secret):
+            return False
+        self._used = True
+        return True
+
+    def logged_in(self, request: web.Request) -> bool:
+        value = request.cookies.get(self.cookie_name)
+        return value is not None and _same(value, self._cookie_value)
+
+    def set_cookie(self, response: web.StreamResponse) -> None:
+        response.set_cookie(
+            self.cookie_name, self._cookie_value, path="/", httponly=True, samesite="Strict"
+        )
+
+
+def local_port(request: web.Request) -> int | None:
+    """The port of the socket this request arrived on (the bound port, even for port 0)."""
+    transport = request.transport
+    sockname = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2 and isinstance(sockname[1], int):
+        return sockname[1]
+    return None
+
+
+def _loopback_names(bound_host: str) -> set[str]:
+    return {*LOOPBACK_NAMES, f"[{bound_host}]" if ":" in bound_host else bound_host}
+
+
+def allowed_hosts(port: int | None, bound_host: str) -> frozenset[str]:
+    """Host header values accepted: a loopback name, bare or with the bound port."""
+    names = _loopback_names(bound_host)
+    with_port = {f"{name}:{port}" for name in names} if port is not None else set()
+    return frozenset(names | with_port)
+
+
+def allowed_origins(port: int | None, bound_host: str) -> frozenset[str]:
+    """The UI's own origins: `http://<loopback name>:<bound port>`."""
+    if port is None:
+        return frozenset()
+    return frozenset(f"http://{name}:{port}" for name in _loopback_names(bound_host))
+
+
+def error_response(
+    status: int, code: str, reason: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
+
+
+def _page(status: int, title: str, text: str) -> web.Response:
+    body = (
+        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<title>{html.escape(title)}</title></head>"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>\n"
+    )
+    return web.Response(status=status, text=body, content_type="text/html")
+
+
+def _wants_json(request: web.Request) -> bool:
+    return request.path.startswith("/api/") or request.path == "/api"
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def make_error_middleware() -> Middleware:
+    """Every error leaves as `{"error", "reason"}` JSON; a crash never shows a traceback."""
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, "body_too_large", "The request body is too large.")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = exc.reason.lower().replace(" ", "_")
+            return error_response(
+                exc.status, code, exc.reason, {k: v for k, v in exc.headers.items() if k == "Allow"}
+            )
+        except Exception:
+            log.exception("unhandled error", extra={"fields": {"path": request.path}})
+            return error_response(500, "internal_error", "Something went wrong in the daemon.")
+
+    return errors
+
+
+def make_host_middleware(bound_host: str) -> Middleware:
+    """Refuse any Host but a loopback name: a rebound DNS name must not reach the UI."""
+
+    @web.middleware
+    async def host_check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = request.headers.get("Host", "").lower()
+        if host not in allowed_hosts(local_port(request), bound_host):
+            return error_response(
+                403,
+                "host_not_allowed",
+                "The daemon answers only to 127.0.0.1, localhost or [::1] on its own port.",
+            )
+        return await handler(request)
+
+    return host_check
+
+
+def make_origin_middleware(bound_host: str) -> Middleware:
+    """State-changing requests and WebSocket upgrades must come from the UI's own origin.
+
+    A request that names any other origin is refused too, whatever its method.
+    """
+
+    @web.middleware
+    async def origin_check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        required = request.method not in SAFE_METHODS or _is_websocket(request)
+        if (origin is not None or required) and origin not in allowed_origins(
+            local_port(request), bound_host
+        ):
+            return error_response(
+                403,
+                "origin_not_allowed",
+                "Only the daemon's own page may change state or open a socket.",
+            )
+        return await handler(request)
+
+    return origin_check
+
+
+def make_login_middleware(gate: LoginGate) -> Middleware:
+    """Everything but /login and /healthz needs the login cookie."""
+
+    @web.middleware
+    async def login_required(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in OPEN_PATHS or gate.logged_in(request):
+            return await handler(request)
+        if _wants_json(request):
+            return error_response(
+                401, "login_required", "Open the login link that orbitd printed when it started."
+            )
+        return _page(
+            401,
+            "Log in to ChatOrbit",
+            "This page belongs to your ChatOrbit daemon. Open the login link that orbitd "
+            "printed when it started (http://127.0.0.1:<port>/login?secret=...).",
+        )
+
+    return login_required
+
+
+async def login(request: web.Request, gate: LoginGate) -> web.StreamResponse:
+    """`GET /login?secret=...`: the right secret, once, sets the cookie and goes to `/`."""
+    if gate.redeem(request.query.get("secret", "")) or gate.logged_in(request):
+        response = web.Response(status=303, headers={"Location": "/"})
+        gate.set_cookie(response)
+        log.info("browser logged in")
+        return response
+    log.warning("login refused: wrong or used link")
+    if "application/json" in request.headers.get("Accept", ""):
+        return error_response(
+            403,
+            "login_refused",
+            "This login link is wrong or was used already; use the link orbitd printed "
+            "(restart orbitd for a new one).",
+        )
+    return _page(
+        403,
+        "Login link not valid",
+        "This login link is wrong or was used already. Use the link printed by orbitd "
+        "when it started; restart orbitd to get a new one.",
+    )
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: runs for every response, WebSocket upgrades included."""
+    for name in [h for h in response.headers if h.lower().startswith("access-control-")]:
+        del response.headers[name]
+    for key, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,186 @@
+"""Every orbitd setting, in one table: the dataclass fields below.
+
+A setting comes from (lowest to highest priority) its default, a TOML file,
+the environment (``ORBIT_<NAME>``) and command-line flags. The settings table
+in docs/orbitd.md is generated from here and tested against it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rendezvous.settings_table import SettingsError, load, markdown, rows
+from rendezvous.settings_table import setting as _s
+
+ENV_PREFIX = "ORBIT_"
+CONFIG_FILE_NAME = "orbitd.toml"
+PROFILE_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
+ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+LOG_LEVELS = frozenset({"debug", "info", "warning", "error"})
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = _s(
+        "127.0.0.1", "Address of the local UI; must be a loopback address (the UI is local-only)."
+    )
+    port: int = _s(7170, "UI port (0 picks a free one).")
+    profile: str = _s(
+        "default",
+        "Name of this daemon's profile (`[a-z0-9_-]{1,32}`); separate profiles have separate data and config dirs, so two daemons run on one machine.",
+    )
+    data_dir: str = _s(
+        "",
+        "Directory for the identity key and the UI secret (default: $XDG_DATA_HOME/chatorbit/<profile>).",
+    )
+    rendezvous: str = _s("http://127.0.0.1:50001", "Rendezvous URL (http or https).")
+    ice_servers: list[str] = _s(
+        [],
+        "STUN/TURN URLs (`stun:host:port`, `turn:host:port`); none by default so nothing is contacted that the user did not name.",
+    )
+    ice_username: str = _s("", "TURN user name.")
+    ice_credential: str = _s("", "TURN credential.")
+    ice_loopback: bool = _s(
+        False,
+        "Offer a 127.0.0.1 ICE candidate and no other (one-machine use: tests and the demo).",
+    )
+    connect_timeout_seconds: float = _s(
+        20.0, "How long a peer connection may take before it is given up."
+    )
+    log_level: str = _s("info", "Log level: debug, info, warning or error.")
+
+    def data_path(self, environ: Mapping[str, str] | None = None) -> Path:
+        """The data directory: `data_dir`, else $XDG_DATA_HOME/chatorbit/<profile>."""
+        if self.data_dir:
+            return Path(self.data_dir).expanduser()
+        return _xdg_home("XDG_DATA_HOME", (".local", "share"), environ) / "chatorbit" / self.profile
+
+
+def _xdg_home(var: str, fallback: tuple[str, ...], environ: Mapping[str, str] | None) -> Path:
+    env = os.environ if environ is None else environ
+    value = env.get(var, "")
+    if value and os.path.isabs(value):  # the XDG spec: a relative path is ignored
+        return Path(value)
+    return Path.home().joinpath(*fallback)
+
+
+def settings_table() -> list[tuple[str, Any, str]]:
+    return rows(Config)
+
+
+def settings_markdown() -> str:
+    return markdown(Config, ENV_PREFIX)
+
+
+def check_profile(profile: str) -> str:
+    if not PROFILE_PATTERN.fullmatch(profile):
+        raise SettingsError(
+            f"profile: {profile!r} is not a profile name; use 1 to 32 of a-z, 0-9, '_' and '-'"
+        )
+    return profile
+
+
+def _early_profile(environ: Mapping[str, str] | None, overrides: Mapping[str, Any] | None) -> str:
+    env = os.environ if environ is None else environ
+    profile = (overrides or {}).get("profile") or env.get(ENV_PREFIX + "PROFILE") or "default"
+    return check_profile(str(profile))
+
+
+def config_file_path(
+    explicit: str | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> str | None:
+    """The TOML file to read: `--config FILE`, else the profile's file if it exists.
+
+    The profile's file is `$XDG_CONFIG_HOME/chatorbit/<profile>/orbitd.toml`, the
+    profile coming from the flags, else the environment, else the default.
+    """
+    if explicit:
+        return explicit
+    profile = _early_profile(environ, overrides)
+    path = _xdg_home("XDG_CONFIG_HOME", (".config",), environ) / "chatorbit" / profile
+    return str(path / CONFIG_FILE_NAME) if (path / CONFIG_FILE_NAME).is_file() else None
+
+
+def load_settings(
+    config_flag: str | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """What `orbitd` runs with: finds the settings file, then `load_config`."""
+    toml_path = config_file_path(config_flag, environ=environ, overrides=overrides)
+    config = load_config(toml_path=toml_path, environ=environ, overrides=overrides)
+    if not config_flag and toml_path and config.profile != _early_profile(environ, overrides):
+        raise SettingsError(
+            f"config file {toml_path}: sets profile {config.profile!r} but belongs to profile "
+            f"{_early_profile(environ, overrides)!r}"
+        )
+    return config
+
+
+def load_config(
+    *,
+    toml_path: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    config = load(
+        Config,
+        ENV_PREFIX,
+        toml_path=toml_path,
+        section="orbitd",
+        environ=environ,
+        overrides=overrides,
+    )
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    try:
+        loopback = ipaddress.ip_address(config.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise SettingsError(
+            f"host: {config.host!r} is not a loopback address; the UI is local-only, "
+            "so use 127.0.0.1 (or ::1)"
+        )
+    if not 0 <= config.port <= 65535:
+        raise SettingsError("port: must be 0..65535")
+    check_profile(config.profile)
+    url = urlsplit(config.rendezvous)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise SettingsError(
+            f"rendezvous: {config.rendezvous!r} is not an http:// or https:// URL with a host"
+        )
+    for server in config.ice_servers:
+        if not server.startswith(ICE_SCHEMES) or len(server.split(":", 1)[1]) == 0:
+            raise SettingsError(
+                f"ice_servers: {server!r} is not a stun:, stuns:, turn: or turns: URL"
+            )
+    if not config.connect_timeout_seconds > 0:
+        raise SettingsError("connect_timeout_seconds: must be more than 0")
+    if config.log_level.lower() not in LOG_LEVELS:
+        raise SettingsError("log_level: one of debug, info, warning, error")
+
+
+__all__ = [
+    "Config",
+    "SettingsError",
+    "config_file_path",
+    "load_config",
+    "load_settings",
+    "settings_markdown",
+    "settings_table",
+]
