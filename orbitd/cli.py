@@ -106,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"orbitd: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
+    if config.log_level.lower() != "debug":  # aioice narrates every candidate pair at info
+        for noisy in ("aioice", "aiortc"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     data_dir = config.data_path()
     try:
         identity = load_or_create_identity(data_dir)

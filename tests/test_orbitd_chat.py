@@ -85,6 +85,8 @@ async def test_bad_input_gets_clear_errors(pair: tuple[Daemon, Daemon]) -> None:
     assert (status, error["error"]) == (404, "token_not_found")
     status, error = await alice.call("POST", "/api/messages", {"text": "too early"})
     assert (status, error["error"]) == (409, "no_session")
+    status, error = await alice.call("POST", "/api/tokens", {"ttl_minutes": 0})
+    assert (status, error["error"]) == (422, "invalid_ttl_minutes")
 
     await connect(alice, bob)
     status, error = await alice.call("POST", "/api/messages", {"text": "x" * 201})
@@ -145,6 +147,8 @@ async def test_chat_goes_on_when_the_rendezvous_dies(
     status, _ = await alice.call("POST", "/api/session/end", {})
     assert status == 200
     assert (await bob.event("session-ended"))["reason"] == "manually_ended"
+    status, error = await alice.call("POST", "/api/tokens", {})
+    assert (status, error["error"]) == (503, "rendezvous_unreachable")
 
 
 async def test_a_wrong_secret_is_refused_on_both_sides_and_burns_the_token(
