@@ -71,6 +71,8 @@ class Daemon:
     name: str
     process: Process
     base: str
+    link: str
+    """The one-time login link (already spent when the API client logged in with it)."""
     http: aiohttp.ClientSession
     events: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     _reader: asyncio.Task[None] | None = None
@@ -116,7 +118,11 @@ class Daemon:
         await self.process.stop()
 
 
-async def start_daemon(tmp_path: Path, name: str, rendezvous: str, *flags: str) -> Daemon:
+async def start_daemon(
+    tmp_path: Path, name: str, rendezvous: str, *flags: str, api_login: bool = True
+) -> Daemon:
+    """Start orbitd; with api_login the test's HTTP client spends the login link and listens
+    to events, else the link is left for a browser."""
     home = tmp_path / name
     env = os.environ | {
         "XDG_DATA_HOME": str(home / "data"),
@@ -145,8 +151,9 @@ async def start_daemon(tmp_path: Path, name: str, rendezvous: str, *flags: str) 
     http = aiohttp.ClientSession(
         headers={"Origin": base}, cookie_jar=aiohttp.CookieJar(unsafe=True)
     )
-    async with http.get(link, allow_redirects=False) as response:
-        assert response.status == 303, await response.text()
-    daemon = Daemon(name, process, base, http)
-    await daemon.listen()
+    daemon = Daemon(name, process, base, link, http)
+    if api_login:
+        async with http.get(link, allow_redirects=False) as response:
+            assert response.status == 303, await response.text()
+        await daemon.listen()
     return daemon
