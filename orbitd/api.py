@@ -13,30 +13,12 @@ from typing import Any
 from aiohttp import web
 
 from .chat import ChatError
-from .crypto import InviteError
 from .keys import CONFIG, IDENTITY
 from .manager import Events, SessionManager
-from .rendezvous_client import RendezvousError
 
 routes = web.RouteTableDef()
 MANAGER = web.AppKey("manager", SessionManager)
 EVENTS = web.AppKey("events", Events)
-
-
-def _error(status: int, code: str, reason: str) -> web.Response:
-    return web.json_response({"error": code, "reason": reason}, status=status)
-
-
-@web.middleware
-async def api_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """The session's refusals as JSON with their 4xx (503 when the rendezvous is down)."""
-    try:
-        response: web.StreamResponse = await handler(request)
-        return response
-    except (ChatError, RendezvousError) as exc:
-        return _error(exc.status, exc.code, exc.reason)
-    except InviteError as exc:
-        return _error(422, "invalid_invite", str(exc))
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -121,8 +103,7 @@ async def _close_event_sockets(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    """Add the API's routes, its error handling and the session manager to the app."""
-    app.middlewares.append(api_errors)
+    """Add the API's routes and the session manager to the app."""
     app.add_routes(routes)
     app.cleanup_ctx.append(_manager_ctx)
     app.on_shutdown.append(_close_event_sockets)

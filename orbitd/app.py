@@ -6,6 +6,8 @@ import html
 
 from aiohttp import web
 
+from rendezvous.errors import make_error_middleware
+
 from . import api
 from .identity import Identity
 from .keys import CONFIG, IDENTITY, LOGIN
@@ -13,7 +15,6 @@ from .security import (
     LoginGate,
     add_security_headers,
     login,
-    make_error_middleware,
     make_host_middleware,
     make_login_middleware,
     make_origin_middleware,
@@ -27,7 +28,7 @@ def create_app(config: Config, identity: Identity, login_gate: LoginGate) -> web
     app = web.Application(
         client_max_size=REQUEST_BODY_MAX,
         middlewares=[
-            make_error_middleware(),
+            make_error_middleware("Something went wrong in the daemon."),
             make_host_middleware(config.host),
             make_origin_middleware(config.host),
             make_login_middleware(login_gate),

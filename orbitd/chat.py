@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+from rendezvous.errors import Refusal
+
 from .crypto import SealError, SessionKeys, open_box, seal, signature
 
 
@@ -27,10 +29,8 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-class ChatError(Exception):
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
+class ChatError(Refusal):
+    """Something the user asked of the chat that cannot be done, and why."""
 
 
 @dataclass

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from spake2 import SPAKE2_A, SPAKE2_B
 from spake2.spake2 import SPAKEError
 
+from rendezvous.errors import Refusal
+
 # No 0/o, 1/l: easy to read aloud. 32 symbols, 5 bits each.
 SECRET_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105
 SECRET_LENGTH = 16  # 80 bits
@@ -36,8 +38,11 @@ class Seat(StrEnum):
     GUEST = "guest"
 
 
-class InviteError(ValueError):
-    """The text is not an invite: the message says what is wrong with it."""
+class InviteError(Refusal):
+    """The text is not an invite: the reason says what is wrong with it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(422, "invalid_invite", reason)
 
 
 class SealError(ValueError):

@@ -11,16 +11,14 @@ from typing import Any
 
 import aiohttp
 
+from rendezvous.errors import Refusal
+
 log = logging.getLogger("orbitd.rendezvous")
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
-class RendezvousError(Exception):
+class RendezvousError(Refusal):
     """The rendezvous refused (its status and code), or could not be reached (503)."""
-
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.code, self.reason = status, code, reason
 
 
 class RendezvousClient:

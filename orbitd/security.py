@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from rendezvous.errors import error_response
+
 log = logging.getLogger("orbitd.security")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -112,12 +114,6 @@ def allowed_origins(port: int | None, bound_host: str) -> frozenset[str]:
     return frozenset(f"http://{name}:{port}" for name in _loopback_names(bound_host))
 
 
-def error_response(
-    status: int, code: str, reason: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
-
-
 def _page(status: int, title: str, text: str) -> web.Response:
     body = (
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
@@ -133,29 +129,6 @@ def _wants_json(request: web.Request) -> bool:
 
 def _is_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
-
-
-def make_error_middleware() -> Middleware:
-    """Every error leaves as `{"error", "reason"}` JSON; a crash never shows a traceback."""
-
-    @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(413, "body_too_large", "The request body is too large.")
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = exc.reason.lower().replace(" ", "_")
-            return error_response(
-                exc.status, code, exc.reason, {k: v for k, v in exc.headers.items() if k == "Allow"}
-            )
-        except Exception:
-            log.exception("unhandled error", extra={"fields": {"path": request.path}})
-            return error_response(500, "internal_error", "Something went wrong in the daemon.")
-
-    return errors
 
 
 def make_host_middleware(bound_host: str) -> Middleware:

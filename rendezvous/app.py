@@ -13,7 +13,8 @@ from aiohttp import web
 from . import api, reports, ws
 from .admin import AdminSessions
 from .clock import Clock, SystemClock
-from .http import make_cors_middleware, make_error_middleware, parse_networks, security_headers
+from .errors import make_error_middleware
+from .http import make_cors_middleware, parse_networks, security_headers
 from .keys import ADMIN, CONFIG, SERVICE, TRUSTED_PROXIES
 from .metrics import Metrics
 from .relay import GOING_AWAY, Relay
@@ -31,7 +32,7 @@ def create_app(
     app = web.Application(
         client_max_size=REQUEST_BODY_MAX,
         middlewares=[
-            make_error_middleware(),
+            make_error_middleware("Something went wrong on the server."),
             security_headers,
             make_cors_middleware(config.cors_origins),
         ],

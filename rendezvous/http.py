@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from .errors import error_response
 from .ratelimit import Verdict
 from .session import SessionError
 
@@ -23,12 +24,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def error_response(
-    status: int, code: str, reason: str, headers: dict[str, str] | None = None
-) -> web.Response:
-    return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
 
 
 def rate_limited(verdict: Verdict, now_ts: float) -> web.Response:
@@ -76,29 +71,6 @@ def client_ip(
 
 def parse_networks(values: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(v, strict=False) for v in values]
-
-
-def make_error_middleware() -> Middleware:
-    @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except SessionError as exc:
-            return error_response(exc.status, exc.code, exc.reason)
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(413, "body_too_large", "The request body is too large.")
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            code = exc.reason.lower().replace(" ", "_")
-            return error_response(
-                exc.status, code, exc.reason, {k: v for k, v in exc.headers.items() if k == "Allow"}
-            )
-        except Exception:
-            log.exception("unhandled error", extra={"fields": {"path": request.path}})
-            return error_response(500, "internal_error", "Something went wrong on the server.")
-
-    return errors
 
 
 def make_cors_middleware(origins: list[str]) -> Middleware:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .errors import Refusal
+
 TOKEN_ALPHABET = string.ascii_uppercase + string.digits
 TOKEN_LENGTH = 12
 VALIDITY = {
@@ -50,14 +52,8 @@ class Role(enum.StrEnum):
     GUEST = "guest"
 
 
-class SessionError(Exception):
+class SessionError(Refusal):
     """A request the session rules refuse: an HTTP status, a code and a sentence."""
-
-    def __init__(self, status: int, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.code = code
-        self.reason = reason
 
 
 def new_token() -> str:

@@ -1,0 +1,55 @@
+"""Refusals and how they leave: `{"error": code, "reason": sentence}` with a 4xx status.
+
+Shared by the rendezvous and the daemon: every refusal either of them makes is
+a `Refusal`, and one middleware turns refusals, aiohttp's HTTP errors and
+crashes into JSON, so no request ever gets a traceback or an HTML error page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+log = logging.getLogger("chatorbit.errors")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Refusal(Exception):
+    """A request refused: the HTTP status, a stable code and a sentence for the user."""
+
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+
+
+def error_response(
+    status: int, code: str, reason: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
+
+
+def make_error_middleware(internal_reason: str) -> Middleware:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Refusal as exc:
+            return error_response(exc.status, exc.code, exc.reason)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(413, "body_too_large", "The request body is too large.")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = exc.reason.lower().replace(" ", "_")
+            allow = {k: v for k, v in exc.headers.items() if k == "Allow"}
+            return error_response(exc.status, code, exc.reason, allow)
+        except Exception:
+            log.exception("unhandled error", extra={"fields": {"path": request.path}})
+            return error_response(500, "internal_error", internal_reason)
+
+    return errors
