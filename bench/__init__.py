@@ -1,1 +1,2 @@
-"""Benchmarks. `python -m bench` measures the rendezvous against a bare aiohttp baseline."""
+"""Benchmarks. `python -m bench` runs every suite (rendezvous, then orbitd), each against a
+baseline measured in the same run; `python -m bench SUITE` runs one."""

@@ -12,7 +12,7 @@ import resource
 import signal
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,17 +91,26 @@ async def _drain(stream: asyncio.StreamReader) -> None:
         pass
 
 
-async def _read_url(stream: asyncio.StreamReader) -> str:
+async def _read_url(stream: asyncio.StreamReader, ready: re.Pattern[str]) -> str:
     while line := await stream.readline():
-        found = LISTENING.search(line.decode(errors="replace"))
+        found = ready.search(line.decode(errors="replace"))
         if found:
             return found.group(1)
     raise BenchError("the server exited before it was listening")
 
 
 @contextlib.asynccontextmanager
-async def running(name: str, argv: Sequence[str], log_path: Path) -> AsyncIterator[Server]:
-    """Start `argv` (a server printing `listening on http://127.0.0.1:PORT`), stop it after."""
+async def running(
+    name: str,
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    ready: re.Pattern[str] = LISTENING,
+    env: Mapping[str, str] | None = None,
+) -> AsyncIterator[Server]:
+    """Start `argv`, a server that prints a line matching `ready` once it serves (by
+    default `listening on http://127.0.0.1:PORT`); stop it after. The server's `url` is
+    the pattern's first group; `env` is added to this process's environment."""
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -109,7 +118,7 @@ async def running(name: str, argv: Sequence[str], log_path: Path) -> AsyncIterat
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
             cwd=REPO,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            env=os.environ | {"PYTHONUNBUFFERED": "1"} | dict(env or {}),
             preexec_fn=_child_setup,
         )
     drain: asyncio.Task[None] | None = None
@@ -117,7 +126,7 @@ async def running(name: str, argv: Sequence[str], log_path: Path) -> AsyncIterat
         assert proc.stdout is not None
         try:
             async with asyncio.timeout(START_TIMEOUT):
-                url = await _read_url(proc.stdout)
+                url = await _read_url(proc.stdout, ready)
         except (TimeoutError, BenchError) as exc:
             why = str(exc) or f"no port reported in {START_TIMEOUT:.0f} s"
             raise BenchError(f"{name} did not start: {why}; its log: {tail(log_path)}") from None
@@ -178,3 +187,31 @@ def log_summary(path: Path, keep: int = 5) -> dict[str, Any]:
 
 def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
+
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RssPair:
+    """Resident memory of two processes at one moment, in MiB (the first one, then the
+    second: the host and the guest daemon, or the offering and the answering peer)."""
+
+    first_mib: float
+    second_mib: float
+
+    @classmethod
+    def of(cls, first: Server, second: Server) -> RssPair:
+        return cls(first.rss_bytes() / MIB, second.rss_bytes() / MIB)
+
+    @classmethod
+    def peak(cls, first: Server, second: Server) -> RssPair:
+        return cls(first.peak_rss_bytes() / MIB, second.peak_rss_bytes() / MIB)
+
+    @property
+    def mean_mib(self) -> float:
+        return (self.first_mib + self.second_mib) / 2
+
+    @property
+    def max_mib(self) -> float:
+        return max(self.first_mib, self.second_mib)

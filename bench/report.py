@@ -9,7 +9,7 @@ import os
 import platform
 import resource
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import version
@@ -80,7 +80,8 @@ def target_verdict(sessions: SessionResult) -> dict[str, Any]:
     return {"goal": goal, "pairs": TARGET_PAIRS, "p99_ms": TARGET_P99_MS, "met": met, "why": why}
 
 
-def _ratio(a: float, b: float) -> float:
+def ratio(a: float, b: float) -> float:
+    """a / b, or NaN when either is missing or b is zero."""
     return a / b if b and math.isfinite(a) and math.isfinite(b) else math.nan
 
 
@@ -99,28 +100,29 @@ def ratios(rendezvous: Run, baseline: Run | None) -> dict[str, float]:
     """rendezvous / baseline for each figure in RATIOS (empty without a baseline)."""
     if baseline is None:
         return {}
-    return {name: _ratio(get(rendezvous), get(baseline)) for name, get in RATIOS.items()}
+    return {name: ratio(get(rendezvous), get(baseline)) for name, get in RATIOS.items()}
 
 
 # -- table -------------------------------------------------------------------
 
 
-def _num(value: float, digits: int = 1) -> str:
+def num(value: float, digits: int = 1) -> str:
+    """A figure for the table: thousands separated, `n/a` when there is none."""
     return "n/a" if not math.isfinite(value) else f"{value:,.{digits}f}"
 
 
 Row = tuple[str, Callable[[Run], str], Callable[[Run], float] | None]
 
 ROWS: list[Row] = [
-    ("token issues/s", lambda r: _num(r.issues.per_second, 0), RATIOS["issues_per_second"]),
+    ("token issues/s", lambda r: num(r.issues.per_second, 0), RATIOS["issues_per_second"]),
     (
         "issue latency p50 / p99 ms",
-        lambda r: f"{_num(r.issues.latency_ms.p50, 2)} / {_num(r.issues.latency_ms.p99, 2)}",
+        lambda r: f"{num(r.issues.latency_ms.p50, 2)} / {num(r.issues.latency_ms.p99, 2)}",
         RATIOS["issue_latency_p50_ms"],
     ),
     ("issue errors", lambda r: str(r.issues.errors), None),
-    ("server CPU % while issuing", lambda r: _num(r.issues.usage.server_cpu_percent, 0), None),
-    ("load-gen CPU % while issuing", lambda r: _num(r.issues.usage.loadgen_cpu_percent, 0), None),
+    ("server CPU % while issuing", lambda r: num(r.issues.usage.server_cpu_percent, 0), None),
+    ("load-gen CPU % while issuing", lambda r: num(r.issues.usage.loadgen_cpu_percent, 0), None),
     (
         "pairs open / asked",
         lambda r: f"{r.sessions.pairs_open:,} / {r.sessions.pairs_requested:,}",
@@ -130,8 +132,8 @@ ROWS: list[Row] = [
     (
         "setup s (pairs/s)",
         lambda r: (
-            f"{_num(r.sessions.setup.seconds, 1)} "
-            f"({_num(r.sessions.pairs_open / r.sessions.setup.seconds, 0)}/s)"
+            f"{num(r.sessions.setup.seconds, 1)} "
+            f"({num(r.sessions.pairs_open / r.sessions.setup.seconds, 0)}/s)"
         ),
         None,
     ),
@@ -142,54 +144,60 @@ ROWS: list[Row] = [
     ),
     (
         "relay latency p50 ms",
-        lambda r: _num(r.sessions.latency_ms.p50, 2),
+        lambda r: num(r.sessions.latency_ms.p50, 2),
         RATIOS["relay_latency_p50_ms"],
     ),
-    ("relay latency p90 ms", lambda r: _num(r.sessions.latency_ms.p90, 2), None),
+    ("relay latency p90 ms", lambda r: num(r.sessions.latency_ms.p90, 2), None),
     (
         "relay latency p99 ms",
-        lambda r: _num(r.sessions.latency_ms.p99, 2),
+        lambda r: num(r.sessions.latency_ms.p99, 2),
         RATIOS["relay_latency_p99_ms"],
     ),
     (
         "relay latency max ms",
-        lambda r: _num(r.sessions.latency_ms.max, 2),
+        lambda r: num(r.sessions.latency_ms.max, 2),
         RATIOS["relay_latency_max_ms"],
     ),
-    ("sender max lag ms", lambda r: _num(r.sessions.sender_max_lag_ms, 2), None),
+    ("sender max lag ms", lambda r: num(r.sessions.sender_max_lag_ms, 2), None),
     (
         "server CPU % while relaying",
-        lambda r: _num(r.sessions.relay.server_cpu_percent, 0),
+        lambda r: num(r.sessions.relay.server_cpu_percent, 0),
         RATIOS["server_cpu_percent_relaying"],
     ),
     (
         "load-gen CPU % while relaying",
-        lambda r: _num(r.sessions.relay.loadgen_cpu_percent, 0),
+        lambda r: num(r.sessions.relay.loadgen_cpu_percent, 0),
         None,
     ),
-    ("server RSS idle MiB", lambda r: _num(r.sessions.rss_idle_kib / 1024, 1), None),
-    ("server RSS, pairs open MiB", lambda r: _num(r.sessions.rss_open_kib / 1024, 1), None),
+    ("server RSS idle MiB", lambda r: num(r.sessions.rss_idle_kib / 1024, 1), None),
+    ("server RSS, pairs open MiB", lambda r: num(r.sessions.rss_open_kib / 1024, 1), None),
     (
         "RSS per open pair KiB",
-        lambda r: _num(r.sessions.rss_per_pair_kib, 1),
+        lambda r: num(r.sessions.rss_per_pair_kib, 1),
         RATIOS["rss_per_pair_kib"],
     ),
     ("error frames from server", lambda r: str(sum(r.sessions.server_errors.values())), None),
     ("unexpected socket closes", lambda r: str(r.sessions.unexpected_closes), None),
-    ("close all sockets s", lambda r: _num(r.sessions.teardown_seconds, 2), None),
+    ("close all sockets s", lambda r: num(r.sessions.teardown_seconds, 2), None),
 ]
 
 
 def table(rendezvous: Run, baseline: Run | None) -> str:
     header = ("", "rendezvous", "baseline", "ratio")
-    lines: list[tuple[str, str, str, str]] = [header]
+    lines: list[tuple[str, ...]] = [header]
     for label, show, figure in ROWS:
         base = show(baseline) if baseline else "-"
-        ratio = "-"
+        shown = "-"
         if baseline and figure is not None:
-            ratio = _num(_ratio(figure(rendezvous), figure(baseline)), 2)
-        lines.append((label, show(rendezvous), base, ratio))
-    widths = [max(len(line[i]) for line in lines) for i in range(4)]
+            shown = num(ratio(figure(rendezvous), figure(baseline)), 2)
+        lines.append((label, show(rendezvous), base, shown))
+    return render(lines)
+
+
+def render(lines: Sequence[Sequence[str]]) -> str:
+    """Rows of cells as a text table: the first row is the header, the first column is
+    left-aligned, the others right-aligned."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     out = []
     for n, line in enumerate(lines):
         cells = [line[0].ljust(widths[0])] + [
@@ -247,8 +255,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_json(document: dict[str, Any], directory: Path, started: datetime) -> Path:
+def write_json(
+    document: dict[str, Any], directory: Path, started: datetime, suite: str = "rendezvous"
+) -> Path:
+    """`<directory>/<suite>-<UTC start time>.json`."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"rendezvous-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path = directory / f"{suite}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(_clean(document), indent=2, allow_nan=False) + "\n")
     return path
