@@ -166,9 +166,9 @@ class Conversation:
             Status.DELIVERED,
         )
         self.messages[message_id] = message
-        return [
-            Send({"type": "ack", "message_id": message_id}),
+        return [  # the user first, then the ack: the UI event is the latency that counts
             Notify({"type": "message", "message": message.public()}),
+            Send({"type": "ack", "message_id": message_id}),
         ]
 
     def handle_delete(self, message_id: str) -> list[ChatOutput]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import secrets
@@ -90,9 +91,10 @@ class SessionManager:
     async def _open(
         self, invite: Invite, seat: Seat, identity: str, status: dict[str, Any]
     ) -> ChatSession:
-        from .session import ChatSession  # aiortc is loaded here, not at start
-
-        session = ChatSession(
+        # aiortc is loaded with the first session, not at start; in a thread, so that
+        # the ~150 ms import does not stall the event loop (and the other requests).
+        module = await asyncio.to_thread(importlib.import_module, "orbitd.session")
+        session: ChatSession = module.ChatSession(
             self.config, self.client, invite, seat, identity, status, self.events.emit
         )
         self.session = session

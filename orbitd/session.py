@@ -253,7 +253,8 @@ class ChatSession:
             return
         self.ended = {"reason": reason, "ended_at": int(time.time())}
         log.info("session ended", extra={"fields": {"reason": reason}})
-        if tell_peer and self.conversation is not None:
+        told_peer = tell_peer and self.conversation is not None
+        if told_peer:
             self._send_peer({"type": "end"})
         for timer in (self._end_timer, self._connect_deadline):
             if timer is not None:
@@ -268,7 +269,8 @@ class ChatSession:
         self.conversation = None
         self.invite = None
         self.sas = None
-        await asyncio.sleep(0.05)  # let the "end" frame leave before the connection closes
+        if told_peer:
+            await asyncio.sleep(0.05)  # let the "end" frame leave before the connection closes
         await self.peer.close()
         self._publish()
         current = asyncio.current_task()
