@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import html
-
 from aiohttp import web
 
 from rendezvous.errors import make_error_middleware
 
-from . import api
+from . import api, invite, pages
 from .identity import Identity
 from .keys import CONFIG, IDENTITY, LOGIN
 from .security import (
@@ -40,8 +38,9 @@ def create_app(config: Config, identity: Identity, login_gate: LoginGate) -> web
     app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/login", _login, allow_head=False)
     app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/", _index)
+    pages.setup(app)
     api.setup(app)
+    invite.setup(app)
     return app
 
 
@@ -51,17 +50,3 @@ async def _login(request: web.Request) -> web.StreamResponse:
 
 async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-async def _index(request: web.Request) -> web.Response:
-    """A placeholder until the UI lands: who this daemon is."""
-    profile = html.escape(request.app[CONFIG].profile)
-    fingerprint = html.escape(request.app[IDENTITY].short_fingerprint)
-    title = f"ChatOrbit daemon — profile {profile}"
-    body = (
-        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
-        f"<title>{title}</title></head><body>"
-        f"<h1>{title} — fingerprint <code>{fingerprint}</code></h1>"
-        "</body></html>\n"
-    )
-    return web.Response(text=body, content_type="text/html")

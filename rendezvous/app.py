@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from . import api, reports, ws
+from . import admin_page, api, reports, ws
 from .admin import AdminSessions
 from .clock import Clock, SystemClock
 from .errors import make_error_middleware
@@ -54,6 +54,7 @@ def create_app(
     app.add_routes(api.routes)
     app.add_routes(ws.routes)
     app.add_routes(reports.routes)
+    admin_page.setup(app)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)
     app.cleanup_ctx.append(_notify_ctx)

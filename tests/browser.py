@@ -31,9 +31,13 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: run `make test` to install it"
+    assert Path(CHROMIUM).exists(), (
+        f"Chromium not found at {CHROMIUM}: run `make test` to install it"
+    )
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=ARGS
+        )
         yield launched
         await launched.close()
 

@@ -109,7 +109,8 @@ async def test_serves_logs_in_and_stops_on_sigterm(tmp_path: Path, daemons: list
         async with http.get(f"{daemon.base}/api/state") as response:
             assert response.status == 200
         async with http.get(f"{daemon.base}/") as response:
-            assert "profile alice" in await response.text()
+            text = await response.text()
+            assert 'data-page="home"' in text and "alice" in text
     async with (
         aiohttp.ClientSession() as other_browser,
         other_browser.get(daemon.login_url, allow_redirects=False) as response,

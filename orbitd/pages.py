@@ -1,0 +1,87 @@
+"""The UI's pages, its static files and the preferences API.
+
+Pages are rendered on the server in the user's language: the saved
+preference, else the browser's Accept-Language, else English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from web import WEB_ROOT
+from web.i18n import catalog, negotiate
+from web.render import render
+
+from .keys import CONFIG, IDENTITY
+from .preferences import PreferenceError, PreferencesStore
+
+PREFERENCES = web.AppKey("preferences", PreferencesStore)
+
+
+# path -> (template, page name, script, catalog sections the page's script needs)
+PAGES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    "/": ("home.html", "home", "home", ("common", "home")),
+    "/join": ("home.html", "home", "home", ("common", "home")),
+    "/session": ("session.html", "session", "session", ("common", "session")),
+    "/help": ("help.html", "help", "page", ("common",)),
+    "/privacy": ("privacy.html", "privacy", "page", ("common",)),
+    "/terms": ("terms.html", "terms", "page", ("common",)),
+}
+
+
+def language_for(request: web.Request) -> str:
+    saved = request.app[PREFERENCES].current.language
+    return saved or negotiate(request.headers.get("Accept-Language"))
+
+
+def page_handler(path: str) -> Callable[[web.Request], Coroutine[Any, Any, web.Response]]:
+    template, page, script, sections = PAGES[path]
+
+    async def handler(request: web.Request) -> web.Response:
+        language = language_for(request)
+        strings = catalog(language)
+        html = render(
+            template,
+            language,
+            page=page,
+            script=script,
+            strings={name: strings[name] for name in sections},
+            profile=request.app[CONFIG].profile,
+            fingerprint=request.app[IDENTITY].short_fingerprint,
+            preferences=request.app[PREFERENCES].current.public(),
+        )
+        return web.Response(
+            text=html, content_type="text/html", headers={"Cache-Control": "no-store"}
+        )
+
+    return handler
+
+
+async def get_preferences(request: web.Request) -> web.Response:
+    return web.json_response(request.app[PREFERENCES].current.public())
+
+
+async def set_preferences(request: web.Request) -> web.Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response(
+            {"error": "invalid_json", "reason": "The request body is not valid JSON."}, status=400
+        )
+    try:
+        saved = request.app[PREFERENCES].update(body)
+    except PreferenceError as exc:
+        return web.json_response({"error": "invalid_preference", "reason": str(exc)}, status=422)
+    return web.json_response(saved.public())
+
+
+def setup(app: web.Application) -> None:
+    app[PREFERENCES] = PreferencesStore(app[CONFIG].data_path())
+    for path in PAGES:
+        app.router.add_get(path, page_handler(path))
+    app.router.add_get("/api/preferences", get_preferences)
+    app.router.add_post("/api/preferences", set_preferences)
+    app.router.add_static("/static", WEB_ROOT / "static", append_version=False)

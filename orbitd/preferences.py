@@ -1,0 +1,71 @@
+"""The user's UI preferences (language, terms accepted), kept in the data dir.
+
+Nothing of a chat goes here: only what makes the UI the same after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from web.i18n import LANGUAGES
+
+FILE_NAME = "preferences.json"
+
+
+class PreferenceError(ValueError):
+    pass
+
+
+@dataclass
+class Preferences:
+    language: str | None = None
+    terms_accepted: bool = False
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PreferencesStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / FILE_NAME
+        self.current = self._load()
+
+    def _load(self) -> Preferences:
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return Preferences()
+        language = raw.get("language") if isinstance(raw, dict) else None
+        accepted = raw.get("terms_accepted") if isinstance(raw, dict) else False
+        return Preferences(
+            language=language if language in LANGUAGES else None,
+            terms_accepted=accepted is True,
+        )
+
+    def update(self, body: Any) -> Preferences:
+        if not isinstance(body, dict):
+            raise PreferenceError("The request body must be a JSON object.")
+        unknown = set(body) - {"language", "terms_accepted"}
+        if unknown:
+            raise PreferenceError(f"Unknown preference: {sorted(unknown)[0]}.")
+        language = body.get("language", self.current.language)
+        if language is not None and language not in LANGUAGES:
+            raise PreferenceError(f"language must be one of {', '.join(LANGUAGES)}.")
+        accepted = body.get("terms_accepted", self.current.terms_accepted)
+        if not isinstance(accepted, bool):
+            raise PreferenceError("terms_accepted must be true or false.")
+        self.current = Preferences(language=language, terms_accepted=accepted)
+        self._save()
+        return self.current
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temporary = self.path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(self.current), fh)
+        os.replace(temporary, self.path)
