@@ -1,0 +1,348 @@
+"""An audio/video call as the user sees it, as a state machine with no I/O.
+
+    idle ── call ──> outgoing (our invite rings there) ── peer accepts ──┐
+    idle ── invite ─> incoming (theirs rings here) ────── we accept ─────┤
+                                                                         v
+    idle <── hang up / decline / timeout / session ended ── connecting ──> active
+                                                     (media started)   (media flowing)
+
+Inputs: the user's actions (`call`, `accept`, `decline`, `hang_up`, `mute`),
+the peer's frames (`handle`, one `handle_<type>` each), what the media layer
+reports (`media_flowing`), the session ending (`ended`) and the clock
+(`tick`); every one takes `now` (monotonic seconds). Outputs are instructions.
+
+Frames (JSON on the data channel, beside the chat's):
+  {"type": "call-invite", "call_id"}
+  {"type": "call-accept", "call_id"}
+  {"type": "call-decline", "call_id", "reason"}        "declined" | "busy"
+  {"type": "call-hangup", "call_id", "reason"}         "hung_up" | "no_answer" | "media_failed"
+  {"type": "call-mute", "call_id", "kind", "muted"}    "audio" | "video", true | false
+`call_id` is 128 random bits as 32 lowercase hex digits, new for every call;
+every frame names the call it is about, so a stale one is recognised.
+
+Glare (both press call before either invite arrives): the invite with the
+lower call_id, compared as strings, wins. The side whose invite lost takes
+the winning one as if it had rung and accepts it; the side whose invite won
+ignores the losing invite and then receives that accept. Both are in one call
+(the winner's call_id) and each has started its media once. Equal ids (never,
+in practice) make both sides accept the same call, which also ends well.
+
+An invite nobody answers is withdrawn after `ring_timeout` (45 s) with a
+`call-hangup` "no_answer"; the ringing side gives up on its own a little
+later in case that frame is lost. A call that does not get media flowing
+within `connect_timeout` is hung up ("media_failed").
+
+Errors answer one input and echo it (`CallError.answering`): the peer's frame,
+or {"action": ...} for the user's. They are for the log and the UI; nothing
+is sent back, so two confused peers cannot bounce errors between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger("orbitd.call")
+
+RING_TIMEOUT = 45.0
+RING_GRACE = 5.0  # the ringing side waits this much longer than the caller
+CONNECT_TIMEOUT = 30.0
+KINDS = ("audio", "video")
+CALL_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_call_id() -> str:
+    return secrets.token_hex(16)
+
+
+class CallState(StrEnum):
+    IDLE = "idle"
+    OUTGOING = "outgoing"
+    INCOMING = "incoming"
+    CONNECTING = "connecting"
+    ACTIVE = "active"
+
+
+IN_CALL = (CallState.CONNECTING, CallState.ACTIVE)
+
+
+@dataclass(frozen=True)
+class SendToPeer:
+    frame: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StartMedia:
+    """Add our audio and video to the connection (and renegotiate)."""
+
+
+@dataclass(frozen=True)
+class StopMedia:
+    """Stop sending our audio and video, and stop showing the peer's."""
+
+
+@dataclass(frozen=True)
+class SetMuted:
+    kind: str
+    muted: bool
+
+
+@dataclass(frozen=True)
+class Notify:
+    """An event for the user's UI."""
+
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScheduleTick:
+    at: float
+
+
+@dataclass(frozen=True)
+class CallError:
+    code: str
+    message: str
+    answering: dict[str, Any]  # the frame, or {"action": ...}, this answers
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: CallState
+
+
+Output = (
+    SendToPeer
+    | StartMedia
+    | StopMedia
+    | SetMuted
+    | Notify
+    | ScheduleTick
+    | CallError
+    | StateChanged
+)
+
+
+class CallControl:
+    def __init__(
+        self,
+        *,
+        new_id: Callable[[], str] = new_call_id,
+        ring_timeout: float = RING_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self._new_id = new_id
+        self.ring_timeout = ring_timeout
+        self.connect_timeout = connect_timeout
+        self.state = CallState.IDLE
+        self.call_id: str | None = None
+        self.media = False  # StartMedia was emitted for this call
+        self.muted = dict.fromkeys(KINDS, False)
+        self.peer_muted = dict.fromkeys(KINDS, False)
+        self._deadline: float | None = None
+
+    # -- helpers ----------------------------------------------------------------------
+    def _set_state(self, state: CallState) -> list[Output]:
+        if state is self.state:
+            return []
+        log.info("call %s -> %s", self.state.value, state.value)
+        self.state = state
+        return [StateChanged(state)]
+
+    def _arm(self, at: float) -> list[Output]:
+        self._deadline = at
+        return [ScheduleTick(at)]
+
+    def _frame(self, frame_type: str, /, **fields: Any) -> SendToPeer:
+        return SendToPeer({"type": frame_type, "call_id": self.call_id, **fields})
+
+    def _connect(self, now: float) -> list[Output]:
+        """The call is accepted (by either side): start our media."""
+        self.media = True
+        return [
+            StartMedia(),
+            *self._set_state(CallState.CONNECTING),
+            *self._arm(now + self.connect_timeout),
+        ]
+
+    def _end(self, reason: str, *, tell: SendToPeer | None = None) -> list[Output]:
+        call_id = self.call_id
+        out: list[Output] = [tell] if tell is not None else []
+        if self.media:
+            out.append(StopMedia())
+        self.call_id = None
+        self.media = False
+        self.muted = dict.fromkeys(KINDS, False)
+        self.peer_muted = dict.fromkeys(KINDS, False)
+        self._deadline = None
+        out += self._set_state(CallState.IDLE)
+        out.append(Notify({"type": "call-ended", "call_id": call_id, "reason": reason}))
+        return out
+
+    @staticmethod
+    def _refuse(code: str, message: str, answering: dict[str, Any]) -> list[Output]:
+        log.info("call: %s", message)
+        return [CallError(code, message, answering)]
+
+    def _unknown(self, frame: dict[str, Any]) -> list[Output]:
+        kind = str(frame.get("type"))
+        return self._refuse(
+            "unknown_call",
+            f"A {kind} for call {frame.get('call_id')!r}, which is not the call here "
+            f"(state {self.state.value}).",
+            frame,
+        )
+
+    def _ours(self, frame: dict[str, Any]) -> bool:
+        return self.call_id is not None and frame.get("call_id") == self.call_id
+
+    # -- the user ----------------------------------------------------------------------
+    def call(self, now: float) -> list[Output]:
+        if self.state is not CallState.IDLE:
+            return self._refuse(
+                "busy", f"There is already a call ({self.state.value}).", {"action": "call"}
+            )
+        self.call_id = self._new_id()
+        return [
+            self._frame("call-invite"),
+            *self._set_state(CallState.OUTGOING),
+            *self._arm(now + self.ring_timeout),
+        ]
+
+    def accept(self, now: float) -> list[Output]:
+        if self.state is not CallState.INCOMING:
+            return self._refuse("no_incoming_call", "No call is ringing.", {"action": "accept"})
+        return [self._frame("call-accept"), *self._connect(now)]
+
+    def decline(self, now: float) -> list[Output]:
+        if self.state is not CallState.INCOMING:
+            return self._refuse("no_incoming_call", "No call is ringing.", {"action": "decline"})
+        return self._end("declined", tell=self._frame("call-decline", reason="declined"))
+
+    def hang_up(self, now: float) -> list[Output]:
+        if self.state is CallState.IDLE:
+            return self._refuse("no_call", "There is no call to hang up.", {"action": "hang_up"})
+        if self.state is CallState.INCOMING:
+            return self.decline(now)
+        return self._end("hung_up", tell=self._frame("call-hangup", reason="hung_up"))
+
+    def mute(self, kind: str, on: bool, now: float) -> list[Output]:
+        action = {"action": "mute", "kind": kind, "muted": on}
+        if kind not in KINDS:
+            return self._refuse("bad_kind", f"Cannot mute {kind!r}.", action)
+        if self.state not in IN_CALL:
+            return self._refuse("no_call", "There is no call to mute.", action)
+        if self.muted[kind] is on:
+            return []
+        self.muted[kind] = on
+        return [SetMuted(kind, on), self._frame("call-mute", kind=kind, muted=on)]
+
+    # -- the peer ----------------------------------------------------------------------
+    def handle(self, frame: dict[str, Any], now: float) -> list[Output]:
+        kind = frame.get("type")
+        handler = {
+            "call-invite": self.handle_invite,
+            "call-accept": self.handle_accept,
+            "call-decline": self.handle_decline,
+            "call-hangup": self.handle_hangup,
+            "call-mute": self.handle_mute,
+        }.get(kind if isinstance(kind, str) else "")
+        if handler is None:
+            return []
+        call_id = frame.get("call_id")
+        if not isinstance(call_id, str) or not CALL_ID_RE.match(call_id):
+            return self._refuse("malformed", f"A {kind} without a valid call_id.", frame)
+        return handler(frame, now)
+
+    def handle_invite(self, frame: dict[str, Any], now: float) -> list[Output]:
+        theirs = str(frame["call_id"])
+        if self.state is CallState.IDLE:
+            self.call_id = theirs
+            return [
+                *self._set_state(CallState.INCOMING),
+                *self._arm(now + self.ring_timeout + RING_GRACE),
+                Notify({"type": "call-incoming", "call_id": theirs}),
+            ]
+        if self.state is CallState.OUTGOING:
+            assert self.call_id is not None
+            if theirs > self.call_id:
+                log.info("call: both called; ours (the lower id) stands")
+                return []
+            log.info("call: both called; theirs (the lower id) wins, accepting it")
+            self.call_id = theirs
+            return [self._frame("call-accept"), *self._connect(now)]
+        if theirs == self.call_id:
+            return []  # already ringing or in this very call
+        log.info("call: an invite while busy, declined")
+        return [SendToPeer({"type": "call-decline", "call_id": theirs, "reason": "busy"})]
+
+    def handle_accept(self, frame: dict[str, Any], now: float) -> list[Output]:
+        if not self._ours(frame):
+            return self._unknown(frame)
+        if self.state is CallState.OUTGOING:
+            return self._connect(now)
+        if self.state in IN_CALL:
+            return []  # both accepted the same call (equal ids)
+        return self._unknown(frame)
+
+    def handle_decline(self, frame: dict[str, Any], now: float) -> list[Output]:
+        if not self._ours(frame) or self.state is not CallState.OUTGOING:
+            return self._unknown(frame)
+        return self._end("busy" if frame.get("reason") == "busy" else "peer_declined")
+
+    def handle_hangup(self, frame: dict[str, Any], now: float) -> list[Output]:
+        if not self._ours(frame):
+            return self._unknown(frame)
+        if frame.get("reason") == "no_answer":
+            reason = "no_answer"
+        elif self.state is CallState.INCOMING:
+            reason = "peer_cancelled"
+        else:
+            reason = "peer_hung_up"
+        return self._end(reason)
+
+    def handle_mute(self, frame: dict[str, Any], now: float) -> list[Output]:
+        if not self._ours(frame) or self.state not in IN_CALL:
+            return self._unknown(frame)
+        kind, muted = frame.get("kind"), frame.get("muted")
+        if kind not in KINDS or not isinstance(muted, bool):
+            return self._refuse("malformed", "A call-mute without a kind and a state.", frame)
+        assert isinstance(kind, str)
+        if self.peer_muted[kind] is muted:
+            return []
+        self.peer_muted[kind] = muted
+        return [
+            Notify(
+                {"type": "call-peer-muted", "call_id": self.call_id, "kind": kind, "muted": muted}
+            )
+        ]
+
+    # -- media, session, clock -------------------------------------------------------------
+    def media_flowing(self, now: float) -> list[Output]:
+        """The peer's media arrives (the first frame of a remote track)."""
+        if self.state is not CallState.CONNECTING:
+            return []
+        self._deadline = None
+        return self._set_state(CallState.ACTIVE)
+
+    def ended(self, now: float) -> list[Output]:
+        """The session (and with it the connection) is over: nobody is left to tell."""
+        if self.state is CallState.IDLE:
+            return []
+        return self._end("session_ended")
+
+    def tick(self, now: float) -> list[Output]:
+        if self._deadline is None or now < self._deadline:
+            return []
+        if self.state is CallState.OUTGOING:
+            return self._end("no_answer", tell=self._frame("call-hangup", reason="no_answer"))
+        if self.state is CallState.INCOMING:
+            return self._end("no_answer")
+        if self.state is CallState.CONNECTING:
+            return self._end("media_failed", tell=self._frame("call-hangup", reason="media_failed"))
+        return []
