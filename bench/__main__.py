@@ -4,6 +4,7 @@ in the same run.
   python -m bench              every suite, one after the other (what `make bench` runs)
   python -m bench rendezvous   the rendezvous under load, against bare aiohttp
   python -m bench orbitd       two daemons end to end, against a bare aiortc pair
+  python -m bench ui           the UI's page weight in Chromium, against a 100 kB budget
 
 Each suite prints its table and writes bench/results/<suite>-<UTC time>.json.
 Missing a target is reported, not an error: the exit status is 0 whenever the
@@ -16,12 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import report, suite_orbitd, suite_rendezvous
+from . import report, suite_orbitd, suite_rendezvous, suite_ui
 from .procs import raise_fd_limit
 from .runner import Suite, run_suite, say
 
 SUITES: dict[str, Suite] = {
-    suite.name: suite for suite in (suite_rendezvous.SUITE, suite_orbitd.SUITE)
+    suite.name: suite for suite in (suite_rendezvous.SUITE, suite_orbitd.SUITE, suite_ui.SUITE)
 }
 ALL = "all"
 
