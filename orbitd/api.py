@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .chat import ChatError
 from .keys import CONFIG, IDENTITY
 from .manager import Events, SessionManager
+
+if TYPE_CHECKING:
+    from .call import Call
 
 routes = web.RouteTableDef()
 MANAGER = web.AppKey("manager", SessionManager)
@@ -80,6 +83,51 @@ async def end_session(request: web.Request) -> web.Response:
 async def report(request: web.Request) -> web.Response:
     filed = await request.app[MANAGER].report(await _body(request))
     return web.json_response(filed, status=201)
+
+
+def _call(request: web.Request) -> Call:
+    session = request.app[MANAGER].current()
+    if session.call is None or session.ended is not None:
+        raise ChatError(409, "not_connected", "Calls need a connected session.")
+    return session.call
+
+
+@routes.post("/api/call")
+async def start_call(request: web.Request) -> web.Response:
+    return web.json_response({"call": _call(request).call()})
+
+
+@routes.post("/api/call/accept")
+async def accept_call(request: web.Request) -> web.Response:
+    return web.json_response({"call": _call(request).accept()})
+
+
+@routes.post("/api/call/decline")
+async def decline_call(request: web.Request) -> web.Response:
+    return web.json_response({"call": _call(request).decline()})
+
+
+@routes.post("/api/call/hangup")
+async def hang_up(request: web.Request) -> web.Response:
+    return web.json_response({"call": _call(request).hang_up()})
+
+
+@routes.post("/api/call/mute")
+async def mute(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return web.json_response({"call": _call(request).mute(body.get("kind"), body.get("muted"))})
+
+
+@routes.post("/api/media/offer")
+async def media_offer(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return web.json_response(await _call(request).browser_offer(body.get("sdp")))
+
+
+@routes.post("/api/media/close")
+async def media_close(request: web.Request) -> web.Response:
+    await _call(request).close_link()
+    return web.json_response({"closed": True})
 
 
 @routes.get("/api/events")

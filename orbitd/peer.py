@@ -106,6 +106,10 @@ class Peer:
         itself: callers bound this wait)."""
         await asyncio.shield(self._open)
 
+    @property
+    def pc(self) -> RTCPeerConnection:
+        return self._pc
+
     def presented_fingerprint(self) -> str:
         """SHA-256 fingerprint of the certificate the peer presented in the DTLS handshake."""
         dtls = self._pc.sctp.transport if self._pc.sctp else None

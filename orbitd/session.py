@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from .call import Call
 from .chat import ChatError, Conversation, Notify, Send
 from .crypto import Invite, Seat
 from .handshake import (
@@ -60,6 +61,7 @@ class ChatSession:
         self.handshake = Handshake(seat, invite)
         self.peer = Peer(config, self._peer_message, self._peer_state)
         self.conversation: Conversation | None = None
+        self.call: Call | None = None
         self.sas: str | None = None
         self.ended: dict[str, Any] | None = None
         self.peer_lost = False
@@ -94,6 +96,7 @@ class ChatSession:
             "sas": self.sas,
             "ended": self.ended,
             "messages": self.conversation.listing() if self.conversation else [],
+            "call": self.call.snapshot() if self.call else None,
         }
 
     def _publish(self) -> None:
@@ -185,6 +188,7 @@ class ChatSession:
         if self._connect_deadline is not None:
             self._connect_deadline.cancel()
         self.conversation = Conversation(out.keys, self.max_message_length)
+        self.call = Call(self.config, self.seat, self.peer.pc, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})
         self._publish()
@@ -209,6 +213,11 @@ class ChatSession:
 
     def _peer_message(self, text: str) -> None:
         if self.conversation is None or self.ended is not None:
+            return
+        control = _control_frame(text)
+        if control is not None:
+            if self.call is not None:
+                self.call.handle(control)
             return
         for out in self.conversation.handle(text):
             if isinstance(out, Send):
@@ -262,6 +271,9 @@ class ChatSession:
         if tell_rendezvous:
             with contextlib.suppress(RendezvousError):
                 await self.client.end(self.token, self.identity)
+        if self.call is not None:
+            await self.call.close()
+            self.call = None
         self._emit({"type": "session-ended", "reason": reason})
         await self._socket.close()
         if self.conversation is not None:
@@ -277,3 +289,17 @@ class ChatSession:
         for task in list(self._tasks):
             if task is not current:
                 task.cancel()
+
+
+def _control_frame(text: str) -> dict[str, Any] | None:
+    """A call-* or rtc-* frame from the peer (they are not chat envelopes)."""
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(frame, dict):
+        return None
+    kind = frame.get("type")
+    if isinstance(kind, str) and kind.startswith(("call-", "rtc-")):
+        return dict(frame)
+    return None

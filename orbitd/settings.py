@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from rendezvous.settings_table import SettingsError, load, markdown, rows
 from rendezvous.settings_table import setting as _s
 
+from .media import parse_audio_source, parse_video_source
+
 ENV_PREFIX = "ORBIT_"
 CONFIG_FILE_NAME = "orbitd.toml"
 PROFILE_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
@@ -53,6 +55,14 @@ class Config:
     )
     connect_timeout_seconds: float = _s(
         20.0, "How long a peer connection may take before it is given up."
+    )
+    video_source: str = _s(
+        "",
+        "Video to send in calls instead of the browser's camera: `testpattern`, `file:PATH` or `device:/dev/videoN` (empty: the browser).",
+    )
+    audio_source: str = _s(
+        "",
+        "Audio to send in calls instead of the browser's microphone: `tone`, `silence`, `file:PATH` or `device:NAME` (empty: the browser).",
     )
     log_level: str = _s("info", "Log level: debug, info, warning or error.")
 
@@ -171,6 +181,13 @@ def validate(config: Config) -> None:
             )
     if not config.connect_timeout_seconds > 0:
         raise SettingsError("connect_timeout_seconds: must be more than 0")
+    for name, parse in (("video_source", parse_video_source), ("audio_source", parse_audio_source)):
+        spec = getattr(config, name)
+        if spec:
+            try:
+                parse(spec)
+            except ValueError as exc:
+                raise SettingsError(f"{name}: {exc}") from None
     if config.log_level.lower() not in LOG_LEVELS:
         raise SettingsError("log_level: one of debug, info, warning, error")
 
