@@ -203,6 +203,9 @@ class CallControl:
 
     # -- the user ----------------------------------------------------------------------
     def call(self, now: float) -> list[Output]:
+        if self.state is CallState.INCOMING:
+            # Pressing call while the other person's call rings here: the same wish, one call.
+            return self.accept(now)
         if self.state is not CallState.IDLE:
             return self._refuse(
                 "busy", f"There is already a call ({self.state.value}).", {"action": "call"}

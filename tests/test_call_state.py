@@ -295,3 +295,16 @@ def test_call_ids_are_128_random_bits_in_hex() -> None:
     made = {new_call_id() for _ in range(50)}
     assert len(made) == 50
     assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in made)
+
+
+def test_calling_while_their_call_rings_here_answers_it() -> None:
+    from orbitd.call_state import CallControl, CallState, SendToPeer
+
+    alice, bob = CallControl(new_id=lambda: "a" * 32), CallControl(new_id=lambda: "b" * 32)
+    invite = next(o for o in alice.call(0.0) if isinstance(o, SendToPeer)).frame
+    bob.handle(invite, 0.1)
+    assert bob.state is CallState.INCOMING
+    out = bob.call(0.2)  # Bob presses call too, a moment too late for glare
+    frames = [o.frame for o in out if isinstance(o, SendToPeer)]
+    assert frames == [{"type": "call-accept", "call_id": "a" * 32}]
+    assert bob.state is CallState.CONNECTING
