@@ -152,7 +152,7 @@ class SessionManager:
         return {"session": self.session.snapshot() if self.session else None}
 
     async def close(self) -> None:
-        if self.session is not None and self.session.ended is None:
+        if self.session is not None:  # also waits for an end already under way
             await self.session.end("manually_ended", tell_peer=True, tell_rendezvous=True)
         self.session = None
         await self.client.close()

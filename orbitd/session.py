@@ -70,6 +70,7 @@ class ChatSession:
         self._ends_at: float | None = None
         self._end_timer: asyncio.TimerHandle | None = None
         self._connect_deadline: asyncio.TimerHandle | None = None
+        self._ending: asyncio.Future[None] | None = None
 
     # -- what the UI sees ----------------------------------------------------
     @property
@@ -257,10 +258,15 @@ class ChatSession:
                 self._emit(out.event)
 
     async def end(self, reason: str, *, tell_peer: bool, tell_rendezvous: bool) -> None:
-        """End and wipe. Idempotent."""
-        if self.ended is not None:
-            return
-        self.ended = {"reason": reason, "ended_at": int(time.time())}
+        """End and wipe. Idempotent: every caller returns when the one ending is complete
+        (a shutdown must not cut short an end that the peer started, or media threads
+        would outlive the connection)."""
+        if self._ending is None:
+            self.ended = {"reason": reason, "ended_at": int(time.time())}
+            self._ending = asyncio.ensure_future(self._end(reason, tell_peer, tell_rendezvous))
+        await asyncio.shield(self._ending)
+
+    async def _end(self, reason: str, tell_peer: bool, tell_rendezvous: bool) -> None:
         log.info("session ended", extra={"fields": {"reason": reason}})
         told_peer = tell_peer and self.conversation is not None
         if told_peer:
@@ -285,10 +291,8 @@ class ChatSession:
             await asyncio.sleep(0.05)  # let the "end" frame leave before the connection closes
         await self.peer.close()
         self._publish()
-        current = asyncio.current_task()
         for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
+            task.cancel()
 
 
 def _control_frame(text: str) -> dict[str, Any] | None:
