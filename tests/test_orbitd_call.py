@@ -160,3 +160,18 @@ async def test_both_call_at_once_makes_one_call(pair: tuple[Daemon, Daemon]) -> 
     assert [status for status, _ in results] == [200, 200]
     a, b = await asyncio.gather(call_state(alice, "active"), call_state(bob, "active"))
     assert a["call_id"] == b["call_id"]
+
+
+async def test_both_daemons_stop_cleanly_in_the_middle_of_a_call(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    alice, bob = pair
+    await alice.call("POST", "/api/call")
+    await bob.event("call-incoming")
+    await bob.call("POST", "/api/call/accept")
+    await asyncio.gather(call_state(alice, "active"), call_state(bob, "active"))
+    # Both stop at once: each also hears the other end the session while shutting down.
+    codes = await asyncio.wait_for(
+        asyncio.gather(alice.process.stop(), bob.process.stop()), timeout=8
+    )
+    assert codes == [0, 0]
