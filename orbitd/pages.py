@@ -27,8 +27,8 @@ PAGES: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "/join": ("home.html", "home", "home", ("common", "home")),
     "/session": ("session.html", "session", "session", ("common", "session")),
     "/help": ("help.html", "help", "page", ("common",)),
-    "/privacy": ("privacy.html", "privacy", "page", ("common",)),
-    "/terms": ("terms.html", "terms", "page", ("common",)),
+    "/privacy": ("legal.html", "privacy", "page", ("common",)),
+    "/terms": ("legal.html", "terms", "page", ("common",)),
 }
 
 
