@@ -174,4 +174,4 @@ async def test_both_daemons_stop_cleanly_in_the_middle_of_a_call(
     codes = await asyncio.wait_for(
         asyncio.gather(alice.process.stop(), bob.process.stop()), timeout=8
     )
-    assert codes == [0, 0]
+    assert list(codes) == [0, 0]
