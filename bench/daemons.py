@@ -154,7 +154,7 @@ async def daemon(
     argv = python_module(
         "orbitd",
         *("--port", "0", "--profile", name, "--rendezvous", rendezvous),
-        *("--ice-loopback", "--log-level", log_level),
+        *("--ice-loopback", "--no-lan-enabled", "--log-level", log_level),
     )
     env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
     async with running(name, argv, log_path, ready=READY, env=env) as server:

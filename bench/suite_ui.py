@@ -67,7 +67,7 @@ async def orbitd(name: str, rendezvous: str, home: Path, log_path: Path) -> Asyn
     argv = python_module(
         "orbitd",
         *("--port", "0", "--profile", name, "--rendezvous", rendezvous),
-        *("--ice-loopback", "--log-level", DAEMON_LOG_LEVEL),
+        *("--ice-loopback", "--no-lan-enabled", "--log-level", DAEMON_LOG_LEVEL),
     )
     env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
     async with running(name, argv, log_path, ready=READY, env=env) as server:

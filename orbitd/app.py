@@ -9,6 +9,7 @@ from rendezvous.errors import make_error_middleware
 from . import api, invite, pages
 from .identity import Identity
 from .keys import CONFIG, IDENTITY, LOGIN
+from .lan import setup_lan
 from .security import (
     LoginGate,
     add_security_headers,
@@ -40,6 +41,7 @@ def create_app(config: Config, identity: Identity, login_gate: LoginGate) -> web
     app.router.add_get("/healthz", _healthz)
     pages.setup(app)
     api.setup(app)
+    setup_lan(app)
     invite.setup(app)
     return app
 

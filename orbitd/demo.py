@@ -32,7 +32,9 @@ async def _start(
     return proc, line
 
 
-async def run(run_dir: Path, rendezvous_port: int, daemon_ports: dict[str, int]) -> int:
+async def run(
+    run_dir: Path, rendezvous_port: int, daemon_ports: dict[str, int], lan: bool = True
+) -> int:
     procs: list[asyncio.subprocess.Process] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -69,6 +71,7 @@ async def run(run_dir: Path, rendezvous_port: int, daemon_ports: dict[str, int])
                     "--data-dir",
                     str(run_dir / profile),
                     "--ice-loopback",
+                    *(["--lan-port", "0"] if lan else ["--no-lan-enabled"]),
                 ],
                 run_dir / f"{profile}.log",
             )
@@ -115,12 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", default="run", help="where data and logs go (default: run)")
     parser.add_argument("--rendezvous-port", type=int, default=50001)
     parser.add_argument("--alice-port", type=int, default=7170)
-    parser.add_argument("--bob-port", type=int, default=7171)
+    parser.add_argument("--bob-port", type=int, default=7172)
+    parser.add_argument(
+        "--no-lan",
+        action="store_true",
+        help="the daemons neither announce nor look for nearby peers",
+    )
     args = parser.parse_args(argv)
     ports = {"alice": args.alice_port, "bob": args.bob_port}
     code = 1
     with contextlib.suppress(KeyboardInterrupt):
-        code = asyncio.run(run(Path(args.run_dir).resolve(), args.rendezvous_port, ports))
+        code = asyncio.run(
+            run(Path(args.run_dir).resolve(), args.rendezvous_port, ports, lan=not args.no_lan)
+        )
     return code
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ CONFIG_FILE_NAME = "orbitd.toml"
 PROFILE_PATTERN = re.compile(r"[a-z0-9_-]{1,32}")
 ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 LOG_LEVELS = frozenset({"debug", "info", "warning", "error"})
+DISPLAY_NAME_MAX_CHARS = 40
+DISPLAY_NAME_MAX_BYTES = 63  # one DNS-SD TXT value stays small; one DNS label at most
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,27 @@ class Config:
         "Audio to send in calls instead of the browser's microphone: `tone`, `silence`, `file:PATH` or `device:NAME` (empty: the browser).",
     )
     log_level: str = _s("info", "Log level: debug, info, warning or error.")
+    lan_enabled: bool = _s(
+        True,
+        "Advertise this daemon and list nearby ones (zeroconf, `_chatorbit._tcp`) on private LAN interfaces; `false` turns LAN discovery off.",
+    )
+    lan_interfaces: list[str] = _s(
+        [],
+        "IPv4 addresses of the interfaces to use on the LAN (empty: every interface with a private address: 10/8, 172.16/12, 192.168/16 or link-local 169.254/16; never a public one).",
+    )
+    lan_port: int = _s(
+        7171,
+        "Port of the LAN listener, bound only to the LAN addresses (the UI stays on `host`); 0 picks a free one.",
+    )
+    display_name: str = _s(
+        "",
+        "Name shown to nearby people on the LAN, at most 40 characters (default: the profile name).",
+    )
+
+    @property
+    def lan_name(self) -> str:
+        """The name nearby people see: `display_name`, else the profile name."""
+        return self.display_name or self.profile
 
     def data_path(self, environ: Mapping[str, str] | None = None) -> Path:
         """The data directory: `data_dir`, else $XDG_DATA_HOME/chatorbit/<profile>."""
@@ -190,11 +214,54 @@ def validate(config: Config) -> None:
                 raise SettingsError(f"{name}: {exc}") from None
     if config.log_level.lower() not in LOG_LEVELS:
         raise SettingsError("log_level: one of debug, info, warning, error")
+    _validate_lan(config)
+
+
+def _validate_lan(config: Config) -> None:
+    for address in config.lan_interfaces:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            ip = None
+        if not isinstance(ip, ipaddress.IPv4Address):
+            raise SettingsError(
+                f"lan_interfaces: {address!r} is not an IPv4 address; name the address of a "
+                "LAN interface (for example 192.168.1.20)"
+            )
+        if ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
+            raise SettingsError(
+                f"lan_interfaces: {address!r} is not an interface address; name the address "
+                "of one interface (for example 192.168.1.20)"
+            )
+    if len(set(config.lan_interfaces)) != len(config.lan_interfaces):
+        raise SettingsError("lan_interfaces: an address is named twice")
+    if not 0 <= config.lan_port <= 65535:
+        raise SettingsError("lan_port: must be 0..65535")
+    if config.lan_port and config.lan_port == config.port:
+        raise SettingsError(f"lan_port: {config.lan_port} is the UI's port; pick another one")
+    check_display_name(config.display_name)
+
+
+def check_display_name(name: str) -> str:
+    """A display name: empty (use the profile name) or 1 to 40 printable characters."""
+    if not name:
+        return name
+    if name != name.strip():
+        raise SettingsError("display_name: must not start or end with spaces")
+    if any(unicodedata.category(ch)[0] == "C" for ch in name):
+        raise SettingsError("display_name: must not contain control or format characters")
+    if len(name) > DISPLAY_NAME_MAX_CHARS or len(name.encode()) > DISPLAY_NAME_MAX_BYTES:
+        raise SettingsError(
+            f"display_name: at most {DISPLAY_NAME_MAX_CHARS} characters "
+            f"({DISPLAY_NAME_MAX_BYTES} bytes in UTF-8)"
+        )
+    return name
 
 
 __all__ = [
     "Config",
     "SettingsError",
+    "check_display_name",
     "config_file_path",
     "load_config",
     "load_settings",

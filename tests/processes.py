@@ -139,6 +139,7 @@ async def start_daemon(
             "--rendezvous",
             rendezvous,
             "--ice-loopback",
+            "--no-lan-enabled",  # tests keep their traffic on loopback (LAN tests use netns)
             "--log-level",
             "debug",
             *flags,

@@ -24,6 +24,7 @@ async def test_demo_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> No
         "0",
         "--bob-port",
         "0",
+        "--no-lan",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -48,6 +48,7 @@ def daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "HOME": str(tmp_path / "home"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "ORBIT_LAN_ENABLED": "false",  # no announcements from tests (LAN tests use netns)
     }
     return env | extra
 

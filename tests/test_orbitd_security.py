@@ -43,7 +43,9 @@ async def _crash(request: web.Request) -> web.Response:
 
 @pytest.fixture
 async def client(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]) -> Client:
-    config = load_config(environ={}, overrides={"data_dir": str(tmp_path), "profile": "alice"})
+    config = load_config(
+        environ={}, overrides={"data_dir": str(tmp_path), "profile": "alice", "lan_enabled": False}
+    )
     gate = LoginGate(
         load_or_create_ui_secret(tmp_path), profile=config.profile, login_secret=SECRET
     )

@@ -1,0 +1,183 @@
+"""A driver run inside a network namespace: `ip netns exec NS python -m tests.ns_daemon ...`.
+
+    python -m tests.ns_daemon --home DIR --lan-address ADDR --profile NAME [-- ORBITD FLAGS]
+
+starts an orbitd (a child process) in this namespace: XDG dirs under DIR, UI on
+127.0.0.1 (a free port), LAN on ADDR, rendezvous http://127.0.0.1:9 (nothing
+listens there: the daemon is offline). The driver logs in through the one-time
+link, subscribes to /api/events and then speaks JSON lines:
+
+    stdout first line  {"ready": {"pid": ORBITD_PID, "base": URL, "log": PATH}}
+    stdin              {"id": 1, "method": "GET", "path": "/api/nearby", "body": null}
+    stdout             {"id": 1, "status": 200, "body": {...}}
+    stdout             {"event": {...}}            every event the daemon pushes
+    stdout             {"exited": RETURNCODE}      the daemon ended (e.g. was killed)
+
+Closing stdin stops the daemon (SIGTERM) and the driver.
+
+    python -m tests.ns_daemon --home DIR --lan-address ADDR --impostor NAME --claim-fp FP
+
+runs no daemon but an impostor: a LanPresence with a fresh key of its own that
+announces NAME and, in its TXT record, the fingerprint FP (someone else's). Its
+hello answers with its own key, so peers can tell. First line
+{"ready": {"pid": ..., "fingerprint": OWN_FP}}; closing stdin stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+OFFLINE_RENDEZVOUS = "http://127.0.0.1:9"
+
+
+def emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+async def stdin_lines() -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=1 << 20)
+    loop = asyncio.get_running_loop()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+async def run_daemon(args: argparse.Namespace) -> int:
+    home = Path(args.home)
+    env = os.environ | {
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+    }
+    flags = [
+        "--port",
+        "0",
+        "--profile",
+        args.profile,
+        "--rendezvous",
+        OFFLINE_RENDEZVOUS,
+        "--lan-interfaces",
+        args.lan_address,
+        "--log-level",
+        "debug",
+        *args.orbitd_flags,
+    ]
+    log_path = home / f"{args.profile}.log"
+    with log_path.open("ab") as log_file:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orbitd",
+            *flags,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+            env=env,
+        )
+    assert child.stdout is not None
+    line = (await asyncio.wait_for(child.stdout.readline(), 30)).decode().strip()
+    if not line:
+        await child.wait()
+        print(f"orbitd exited early; log {log_path}", file=sys.stderr)
+        return 1
+    link = line.split()[-1]
+    base = link.split("/login")[0]
+    async with aiohttp.ClientSession(
+        headers={"Origin": base}, cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as http:
+        async with http.get(link, allow_redirects=False) as response:
+            assert response.status == 303, await response.text()
+        ws = await http.ws_connect(base + "/api/events")
+        emit({"ready": {"pid": child.pid, "base": base, "log": str(log_path)}})
+
+        async def forward_events() -> None:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT:
+                    emit({"event": msg.json()})
+
+        async def serve_commands() -> None:
+            reader = await stdin_lines()
+            while line := await reader.readline():
+                command = json.loads(line)
+                try:
+                    async with http.request(
+                        command["method"], base + command["path"], json=command.get("body")
+                    ) as response:
+                        body = await response.json(content_type=None)
+                        emit({"id": command["id"], "status": response.status, "body": body})
+                except aiohttp.ClientError as exc:
+                    emit({"id": command["id"], "status": 0, "body": {"error": str(exc)}})
+
+        events = asyncio.create_task(forward_events())
+        commands = asyncio.create_task(serve_commands())
+        exited = asyncio.create_task(child.wait())
+        await asyncio.wait({events, commands, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not exited.done():  # stdin closed (or the event socket): stop the daemon
+            # os.kill, not child.send_signal: that polls (reaps) a child that has just
+            # died, and asyncio's watcher then reports 255 instead of its real status.
+            with contextlib.suppress(ProcessLookupError):
+                if child.returncode is None:
+                    os.kill(child.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), 15)
+            except TimeoutError:
+                child.kill()
+        code = await exited
+        emit({"exited": code})
+        for task in (events, commands):
+            task.cancel()
+        await ws.close()
+    return 0
+
+
+async def run_impostor(args: argparse.Namespace) -> int:
+    from orbitd.identity import Identity
+    from orbitd.lan.discovery import LanPresence, choose_interfaces
+    from orbitd.lan.peers import VerifiedPeers
+
+    claimed = args.claim_fp
+
+    class Impostor(LanPresence):
+        def txt_record(self) -> dict[str, str]:
+            return super().txt_record() | {"fp": claimed}
+
+    home = Path(args.home)
+    identity = Identity.from_private_key(Ed25519PrivateKey.generate())
+    interfaces, missing = choose_interfaces([args.lan_address])
+    assert interfaces, missing
+    presence = Impostor(identity, args.impostor, interfaces, 0, VerifiedPeers(home))
+    await presence.start()
+    emit({"ready": {"pid": os.getpid(), "fingerprint": identity.fingerprint}})
+    reader = await stdin_lines()
+    while await reader.readline():
+        pass
+    await presence.stop()
+    emit({"exited": 0})
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="tests.ns_daemon")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--lan-address", required=True)
+    parser.add_argument("--profile", default="alice")
+    parser.add_argument("--impostor", metavar="NAME")
+    parser.add_argument("--claim-fp", metavar="FP")
+    parser.add_argument("orbitd_flags", nargs="*")
+    args = parser.parse_args()
+    if args.impostor:
+        return asyncio.run(run_impostor(args))
+    return asyncio.run(run_daemon(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
