@@ -38,6 +38,7 @@ from .chat import ChatError
 from .crypto import Seat
 from .ice import rtc_configuration
 from .media.passthrough import (
+    SenderTrack,
     drain,
     forwarded_track,
     install_passthrough,
@@ -77,6 +78,7 @@ class Call:
         self._peer_receivers: dict[str, RTCRtpReceiver] = {}
         self._link_receivers: dict[str, RTCRtpReceiver] = {}
         self._headless: dict[str, MediaStreamTrack] = {}
+        self._outgoing: dict[str, SenderTrack] = {}  # the peer-facing senders' tracks
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
         self._worker = asyncio.ensure_future(self._work())
         self._timers: list[asyncio.TimerHandle] = []
@@ -144,9 +146,12 @@ class Call:
         elif isinstance(out, calls.StopMedia):
             await self._stop_media()
         elif isinstance(out, calls.SetMuted):
-            self._apply_mute(out.kind, out.muted)
+            self._connect_outgoing(out.kind)
+            self._publish()
         elif isinstance(out, calls.Notify):
             self._emit(out.event)
+            if out.event.get("type") == "call-peer-muted":
+                self._publish()
         elif isinstance(out, calls.ScheduleTick):
             self._at(out.at, lambda: self._feed(self.control.tick(self._now())))
         elif isinstance(out, calls.CallError):
@@ -237,28 +242,16 @@ class Call:
             from .media.sources import audio_source, video_source
 
             self._headless[kind] = video_source(spec) if kind == "video" else audio_source(spec)
-        for kind in self._headless:
+        for kind in KINDS:  # headless sources, or the browser's media if it is linked already
             self._connect_outgoing(kind)
 
     async def _stop_media(self) -> None:
-        for transceiver in self._transceivers().values():
-            if transceiver.sender.track is not None and _kind_of(transceiver) not in self._headless:
-                transceiver.sender.replaceTrack(None)
         for track in self._headless.values():
             track.stop()
         self._headless.clear()
-        for transceiver in self._transceivers().values():
-            transceiver.sender.replaceTrack(None)
+        for outgoing in self._outgoing.values():
+            outgoing.switch(None)
         await self.close_link()
-
-    def _apply_mute(self, kind: str, muted: bool) -> None:
-        transceiver = self._transceivers().get(kind)
-        if transceiver is None:
-            return
-        if muted:
-            transceiver.sender.replaceTrack(None)
-        else:
-            self._connect_outgoing(kind)
 
     async def _create_offer(self) -> None:
         try:
@@ -362,19 +355,32 @@ class Call:
         self._link_receivers[track.kind] = receiver
         self._connect_outgoing(track.kind)
 
-    def _connect_outgoing(self, kind: str) -> None:
-        """Browser (or headless source) → peer, unless muted."""
+    def _sender_track(self, kind: str) -> SenderTrack | None:
+        """The peer-facing sender's track for `kind`, put in place once per session."""
         transceiver = self._transceivers().get(kind)
-        if self.control.muted.get(kind) or transceiver is None:
+        if transceiver is None:
+            return None
+        track = self._outgoing.get(kind)
+        if track is None:
+            track = self._outgoing[kind] = SenderTrack(kind)
+        if transceiver.sender.track is not track:
+            transceiver.sender.replaceTrack(track)
+        return track
+
+    def _connect_outgoing(self, kind: str) -> None:
+        """Browser (or headless source) → peer; nothing while muted."""
+        track = self._sender_track(kind)
+        if track is None:
             return
-        if kind in self._headless:
-            transceiver.sender.replaceTrack(self._headless[kind])
-            return
-        receiver = self._link_receivers.get(kind)
-        if receiver is None:
-            return
-        transceiver.sender.replaceTrack(forwarded_track(receiver))
-        link_keyframe_requests(transceiver.sender, receiver)
+        if self.control.muted.get(kind):
+            track.switch(None)
+        elif kind in self._headless:
+            track.switch(self._headless[kind])
+        elif (receiver := self._link_receivers.get(kind)) is not None:
+            track.switch(forwarded_track(receiver))
+            link_keyframe_requests(self._transceivers()[kind].sender, receiver)
+        else:
+            track.switch(None)
 
     def _connect_incoming(self, kind: str) -> None:
         """Peer → browser."""
@@ -390,9 +396,8 @@ class Call:
         link, self.link = self.link, None
         self._link_receivers.clear()
         if link is not None:
-            for transceiver in self._transceivers().values():
-                if _kind_of(transceiver) not in self._headless:
-                    transceiver.sender.replaceTrack(None)
+            for kind in KINDS:
+                self._connect_outgoing(kind)  # the browser's media is gone: headless or nothing
             await link.close()
 
     async def close(self) -> None:
@@ -401,7 +406,7 @@ class Call:
         for timer in self._timers:
             timer.cancel()
         await self.close_link()
-        for track in self._headless.values():
+        for track in [*self._headless.values(), *self._outgoing.values()]:
             track.stop()
         self._worker.cancel()
 

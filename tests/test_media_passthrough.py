@@ -529,3 +529,42 @@ async def test_file_sources_play_and_loop(tmp_path: Path) -> None:
         audio.stop()
     assert all(isinstance(f, av.VideoFrame) and f.width == 160 for f in video_frames)
     assert all(isinstance(f, av.AudioFrame) for f in audio_frames)
+
+
+class _Items(MediaStreamTrack):
+    """A source that yields the given packets, then ends (or waits forever)."""
+
+    kind = "video"
+
+    def __init__(self, items: list[str], *, then_end: bool = True) -> None:
+        super().__init__()
+        self.items, self.then_end = list(items), then_end
+
+    async def recv(self) -> Any:
+        if self.items:
+            return self.items.pop(0)
+        if self.then_end:
+            self.stop()
+            raise MediaStreamError
+        await asyncio.Event().wait()
+
+
+async def test_a_sender_track_outlives_its_sources() -> None:
+    from orbitd.media.passthrough import SenderTrack
+
+    track = SenderTrack("video")
+    recv: Callable[[], Any] = track.recv  # the fake sources yield strings, not packets
+    track.switch(_Items(["a1", "a2"]))  # the first call's media, which then ends
+    assert [await recv(), await recv()] == ["a1", "a2"]
+    waiting = asyncio.ensure_future(recv())  # no source now: it waits, it does not end
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    track.switch(_Items(["b1"], then_end=False))  # the next call
+    assert await asyncio.wait_for(waiting, 1) == "b1"
+    stuck = asyncio.ensure_future(recv())  # waiting on a source that has nothing...
+    await asyncio.sleep(0.05)
+    track.switch(_Items(["c1"]))  # ...is switched away from mid-read
+    assert await asyncio.wait_for(stuck, 1) == "c1"
+    track.stop()
+    with pytest.raises(MediaStreamError):
+        await track.recv()

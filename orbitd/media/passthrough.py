@@ -202,19 +202,34 @@ def keyframe_requester(receiver: RTCRtpReceiver) -> KeyframeRequester:
     return requester
 
 
-def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
+_keyframe_callbacks: weakref.WeakKeyDictionary[RTCRtpSender, dict[object, Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def on_keyframe_request(
+    sender: RTCRtpSender, callback: Callable[[], None], *, slot: object = None
+) -> None:
     """Call `callback` whenever the remote receiver of `sender` sends PLI or FIR.
 
-    The sender keeps its own behaviour too (an encoding sender forces a keyframe),
-    so it stays correct when a local source replaces the forwarded track.
+    Callbacks add up; one given a `slot` replaces the earlier callback of that slot
+    (the upstream link, when the sender's source changes). The sender keeps its own
+    behaviour too (an encoding sender forces a keyframe), so it stays correct when a
+    local source replaces the forwarded track.
     """
+    first = sender not in _keyframe_callbacks
+    callbacks = _keyframe_callbacks.setdefault(sender, {})
+    callbacks[slot if slot is not None else object()] = callback
+    if not first:
+        return
     # Private: RTCRtpSender handles PLI/FIR by calling its `_send_keyframe()`; there
-    # is no event for it. Wrap it on this instance only.
+    # is no event for it. Wrap it on this instance only, once.
     original = sender._send_keyframe
 
     def send_keyframe() -> None:
         original()
-        callback()
+        for callback in list(_keyframe_callbacks.get(sender, {}).values()):
+            callback()
 
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
@@ -222,7 +237,7 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
 def link_keyframe_requests(sender: RTCRtpSender, receiver: RTCRtpReceiver) -> KeyframeRequester:
     """Pass keyframe requests that reach `sender` upstream to `receiver`'s source, as PLI."""
     requester = keyframe_requester(receiver)
-    on_keyframe_request(sender, requester.request)
+    on_keyframe_request(sender, requester.request, slot="upstream")
     return requester
 
 
@@ -480,9 +495,62 @@ def forward(
     return sender
 
 
+class SenderTrack(MediaStreamTrack):
+    """The one track a sender keeps for a whole session; its source can change.
+
+    aiortc's sender stops for good when its track raises `MediaStreamError`, which a
+    forwarded track does when its source ends (a call hung up, the browser's media
+    link closed). This track never does until it is stopped itself: with no source
+    (or when the source ends) it waits for the next one, so the next call has media.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._source: MediaStreamTrack | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def source(self) -> MediaStreamTrack | None:
+        return self._source
+
+    def switch(self, source: MediaStreamTrack | None) -> None:
+        """Send `source` from now on (None: send nothing)."""
+        self._source = source
+        self._changed.set()
+
+    async def recv(self) -> Media:
+        while self.readyState == "live":
+            source = self._source
+            self._changed.clear()
+            if source is None:
+                await self._changed.wait()
+                continue
+            reading = asyncio.ensure_future(source.recv())
+            switched = asyncio.ensure_future(self._changed.wait())
+            done, _ = await asyncio.wait({reading, switched}, return_when=asyncio.FIRST_COMPLETED)
+            if reading in done:
+                switched.cancel()
+                try:
+                    return reading.result()
+                except MediaStreamError:
+                    if self._source is source:
+                        self._source = None
+                    continue
+            reading.cancel()  # the source changed while we waited on it
+            with contextlib.suppress(asyncio.CancelledError, MediaStreamError):
+                await reading
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        super().stop()
+        self._changed.set()
+
+
 __all__ = [
     "ForwardedTrack",
     "KeyframeRequester",
+    "SenderTrack",
     "drain",
     "forward",
     "forwarded_track",
