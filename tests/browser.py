@@ -26,6 +26,9 @@ ARGS = [
     "--use-fake-ui-for-media-stream",
     "--autoplay-policy=no-user-gesture-required",
 ]
+# Calls link the page to its daemon over WebRTC on 127.0.0.1: Chromium gathers no loopback
+# candidate without this flag (real users' browsers use their LAN address instead).
+CALL_ARGS = [*ARGS, "--allow-loopback-in-peer-connection"]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
@@ -37,6 +40,18 @@ async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def call_browser() -> AsyncIterator[Browser]:
+    """Chromium with a fake camera and microphone that may make WebRTC links to 127.0.0.1."""
+    assert Path(CHROMIUM).exists(), f"Chromium not found at {CHROMIUM}: run `make test`"
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CALL_ARGS
         )
         yield launched
         await launched.close()

@@ -1,6 +1,7 @@
-// The session page: status, invite, security check, chat, end and report.
+// The session page: status, invite, security check, chat, calls, end and report.
 // Everything comes from the daemon's events socket; the first frame is the full state.
 import { api, openEvents } from "./lib/api.js";
+import { CallPanel } from "./lib/call.js";
 import { announce } from "./lib/common.js";
 import { Composer } from "./lib/composer.js";
 import { Countdown, formatDuration } from "./lib/countdown.js";
@@ -43,6 +44,7 @@ const messages = new MessageList({
 });
 const composer = new Composer($("composer"), sendMessage);
 const countdown = new Countdown(showTimeLeft);
+const call = new CallPanel($("call-panel"));
 setupReport($("report-dialog"), document.querySelectorAll("[data-open-report]"));
 
 function show(name) {
@@ -99,6 +101,8 @@ function applySession(next) {
   $("sas-panel").hidden = !next.sas;
   $("sas").textContent = next.sas || "";
   composer.setReady(phase === "ready", next.max_message_length);
+  call.setAvailable(phase === "ready");
+  if ("call" in next) call.event(next.call);
   for (const message of next.messages || []) messages.upsert(message);
 }
 
@@ -146,6 +150,7 @@ function showEnded(reason) {
   invitePanel.hide();
   messages.clear();
   composer.setReady(false);
+  call.sessionEnded();
   for (const dialog of [endDialog, deleteDialog]) if (dialog.open) dialog.close("");
   $("ended-reason").textContent = t(`session.ended.reasons.${key}`);
   // A handshake failure is an error too, also for a page that opened after its event.
@@ -240,6 +245,15 @@ function onEvent(event) {
       break;
     case "session-ended":
       showEnded(event.reason);
+      break;
+    case "call":
+      call.event(event.call);
+      break;
+    case "call-ended":
+      call.ended(event.reason);
+      break;
+    case "call-peer-muted":
+      call.peerMuted(event.kind, event.muted);
       break;
     default:
       break;
