@@ -6,7 +6,7 @@ preference, else the browser's Accept-Language, else English.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from .keys import CONFIG, IDENTITY
 from .preferences import PreferenceError, PreferencesStore
 
 PREFERENCES = web.AppKey("preferences", PreferencesStore)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # path -> (template, page name, script, catalog sections the page's script needs)
@@ -78,7 +79,34 @@ async def set_preferences(request: web.Request) -> web.Response:
     return web.json_response(saved.public())
 
 
+STATIC_TEXT = (".css", ".js", ".svg", ".html")
+COMPRESSIBLE = (
+    "text/html",
+    "text/css",
+    "text/javascript",
+    "application/javascript",
+    "image/svg+xml",
+)
+
+
+@web.middleware
+async def compress_ui(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Gzip the pages and static files (not the API: nothing secret is compressed
+    beside text an attacker could choose)."""
+    response = await handler(request)
+    if response.prepared or request.path.startswith("/api/"):
+        return response
+    if isinstance(response, web.FileResponse):  # its type is known only once it is sent
+        compressible = request.path.endswith(STATIC_TEXT)
+    else:
+        compressible = response.content_type in COMPRESSIBLE
+    if compressible and "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.enable_compression()
+    return response
+
+
 def setup(app: web.Application) -> None:
+    app.middlewares.append(compress_ui)
     app[PREFERENCES] = PreferencesStore(app[CONFIG].data_path())
     for path in PAGES:
         app.router.add_get(path, page_handler(path))

@@ -13,6 +13,9 @@ from rendezvous.keys import SERVICE
 from rendezvous.service import Rendezvous
 from rendezvous.settings import load_config
 
+# The browser fixtures, registered here so that every test module may import from it.
+pytest_plugins = ("tests.browser",)
+
 
 class FakeClock:
     """A clock the test moves by hand."""

@@ -277,3 +277,17 @@ def test_the_gate_spends_its_secret_once() -> None:
     assert gate.used
     assert not gate.redeem(gate.login_secret)
     assert LoginGate(b"\x01" * 32, profile="bob").login_secret != gate.login_secret
+
+
+async def test_pages_and_static_files_are_gzipped_but_the_api_is_not(client: Client) -> None:
+    await log_in(client)
+    gzip = {"Accept-Encoding": "gzip"}
+    for path in ("/", "/static/css/app.css", "/static/js/lib/api.js"):
+        response = await client.get(path, headers=gzip)
+        assert response.status == 200, path
+        assert response.headers.get("Content-Encoding") == "gzip", path
+        assert len(await response.read()) > 100  # decoded transparently by the client
+    api = await client.get("/api/state", headers=gzip)
+    assert "Content-Encoding" not in api.headers
+    plain = await client.get("/", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers

@@ -22,7 +22,6 @@ from tests.processes import start_rendezvous
 from web.i18n import catalog
 
 # The `browser` fixture; its module is left for pytest to import (see test_ui_pages).
-pytest_plugins = ("tests.browser",)
 
 PASSWORD = "correct horse battery staple"
 HOSTILE = 'Spam <img src=x id=injected> & "quotes"'

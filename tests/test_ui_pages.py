@@ -18,7 +18,6 @@ from web.i18n import catalog
 
 # The `browser` fixture. Its module is imported by pytest itself (imported here first, it
 # could not be assert-rewritten); `shot` imports it late for the same reason.
-pytest_plugins = ("tests.browser",)
 
 PAGES = {"/help": "help.title", "/privacy": "legal.privacy.title", "/terms": "legal.terms.title"}
 

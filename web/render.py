@@ -22,6 +22,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["tojson_attr"] = lambda value: json.dumps(value, ensure_ascii=False)
+    # Slovak diacritics as themselves, not \u escapes (still HTML-safe: <, >, & are escaped).
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True}
     return env
 
 
