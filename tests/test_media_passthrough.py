@@ -568,3 +568,37 @@ async def test_a_sender_track_outlives_its_sources() -> None:
     track.stop()
     with pytest.raises(MediaStreamError):
         await track.recv()
+
+
+def _rtp(seq: int, timestamp: int, data: bytes, *, marker: bool = False) -> Any:
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(
+        payload_type=96, sequence_number=seq, timestamp=timestamp, marker=int(marker)
+    )
+    packet._data = data  # type: ignore[attr-defined]  # what the receiver's depayloader sets
+    return packet
+
+
+def test_forwarding_jitter_buffer_releases_a_frame_at_its_marker() -> None:
+    from aiortc.jitterbuffer import JitterBuffer
+
+    from orbitd.media.passthrough import ForwardingJitterBuffer
+
+    ours, aiortcs = ForwardingJitterBuffer(128, is_video=True), JitterBuffer(128, is_video=True)
+    first = [_rtp(1, 3000, b"ab"), _rtp(2, 3000, b"cd", marker=True)]
+    assert ours.add(first[0])[1] is None  # half a frame: nothing yet
+    frame = ours.add(first[1])[1]  # the marker: the frame goes at once
+    assert frame is not None and (frame.data, frame.timestamp) == (b"abcd", 3000)
+    # aiortc's own buffer waits for the next frame's first packet: one frame interval.
+    assert [aiortcs.add(p)[1] for p in first] == [None, None]
+    later = aiortcs.add(_rtp(3, 6000, b"ef"))[1]
+    assert later is not None and later.data == b"abcd"
+
+
+def test_forwarding_jitter_buffer_passes_audio_packets_at_once() -> None:
+    from orbitd.media.passthrough import ForwardingJitterBuffer
+
+    buffer = ForwardingJitterBuffer(16, prefetch=4)
+    frames = [buffer.add(_rtp(10 + n, 960 * n, bytes([n])))[1] for n in range(3)]
+    assert [f.data if f else None for f in frames] == [b"\x00", b"\x01", b"\x02"]

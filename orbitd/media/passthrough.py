@@ -43,8 +43,10 @@ from aiortc import (
     sdp,
 )
 from aiortc import codecs as aiortc_codecs
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 from av.frame import Frame
 
 if TYPE_CHECKING:
@@ -127,6 +129,43 @@ def install_passthrough() -> None:
     # here takes effect for every receiver, existing or future. The receiver passes
     # whatever `decode()` returns to the track untouched.
     rtcrtpreceiver.get_decoder = _get_decoder  # type: ignore[attr-defined]
+    # Private too: receivers build their jitter buffer from the module-level name when
+    # they are created (the daemon's media transceivers come after this call).
+    rtcrtpreceiver.JitterBuffer = ForwardingJitterBuffer  # type: ignore[attr-defined]
+
+
+class ForwardingJitterBuffer(JitterBuffer):
+    """Hands a frame on as soon as it is complete: a video frame at its RTP marker bit,
+    and every audio packet at once (an Opus packet is a whole frame).
+
+    aiortc's own buffer releases a video frame only when the next frame's first packet
+    arrives (one frame interval: 33 ms at 30 fps) and holds four audio packets (80 ms)
+    before decoding. That is for playout; a daemon that forwards adds it for nothing,
+    the browser at the far end has its own.
+    """
+
+    def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
+        super().__init__(capacity, prefetch=0, is_video=is_video)
+
+    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
+        origin = self._origin
+        assert origin is not None
+        packets: list[RtpPacket] = []
+        for count in range(self._capacity):
+            packet = self._packets[(origin + count) % self._capacity]
+            if packet is None:
+                return None
+            if packets and packet.timestamp != packets[0].timestamp:
+                return self._take(packets, count)  # the frame before lost its marker
+            packets.append(packet)
+            if packet.marker or not self._is_video:
+                return self._take(packets, count + 1)
+        return None
+
+    def _take(self, packets: list[RtpPacket], count: int) -> JitterFrame:
+        data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+        self.remove(count)
+        return JitterFrame(data=data, timestamp=packets[0].timestamp)
 
 
 def passthrough_installed() -> bool:
