@@ -18,6 +18,7 @@ Imported with the session (aiortc is heavy); `install_passthrough` is called her
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -128,6 +129,8 @@ class Call:
                 await step()
             except Exception:
                 log.exception("call step failed")
+            finally:
+                self._steps.task_done()
 
     def _now(self) -> float:
         return self._loop.time()
@@ -402,7 +405,8 @@ class Call:
 
     async def close(self) -> None:
         self._feed(self.control.ended(self._now()))
-        await asyncio.sleep(0)
+        with contextlib.suppress(TimeoutError):  # let the end of a call reach the UI
+            await asyncio.wait_for(self._steps.join(), 2)
         for timer in self._timers:
             timer.cancel()
         await self.close_link()
