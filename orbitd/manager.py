@@ -21,7 +21,7 @@ from .rendezvous_client import RendezvousClient
 from .settings import Config
 
 if TYPE_CHECKING:
-    from .session import ChatSession
+    from .session import ChatSession, SignalingChannel
 
 log = logging.getLogger("orbitd.manager")
 
@@ -81,25 +81,62 @@ class SessionManager:
         self.events = events
         self.client = RendezvousClient(config.rendezvous)
         self.session: ChatSession | None = None
+        self._opening = False
+
+    @property
+    def busy(self) -> bool:
+        """A session is running (or being opened)."""
+        return self._opening or (self.session is not None and self.session.ended is None)
 
     def _busy(self) -> None:
-        if self.session is not None and self.session.ended is None:
+        if self.busy:
             raise ChatError(
                 409, "session_in_progress", "A session is already running: end it first."
             )
 
     async def _open(
-        self, invite: Invite, seat: Seat, identity: str, status: dict[str, Any]
+        self,
+        invite: Invite,
+        seat: Seat,
+        identity: str,
+        status: dict[str, Any],
+        channel: SignalingChannel | None = None,
+        lan_peer: dict[str, str] | None = None,
     ) -> ChatSession:
-        # aiortc is loaded with the first session, not at start; in a thread, so that
-        # the ~150 ms import does not stall the event loop (and the other requests).
-        module = await asyncio.to_thread(importlib.import_module, "orbitd.session")
-        session: ChatSession = module.ChatSession(
-            self.config, self.client, invite, seat, identity, status, self.events.emit
-        )
-        self.session = session
+        self._busy()
+        self._opening = True
+        try:
+            # aiortc is loaded with the first session, not at start; in a thread, so that
+            # the ~150 ms import does not stall the event loop (and the other requests).
+            module = await asyncio.to_thread(importlib.import_module, "orbitd.session")
+            signaling: SignalingChannel = self.client if channel is None else channel
+            session: ChatSession = module.ChatSession(
+                self.config,
+                signaling,
+                invite,
+                seat,
+                identity,
+                status,
+                self.events.emit,
+                lan_peer=lan_peer,
+            )
+            self.session = session
+        finally:
+            self._opening = False
         await session.start()
         return session
+
+    async def open_lan(
+        self,
+        invite: Invite,
+        seat: Seat,
+        status: dict[str, Any],
+        link: SignalingChannel,
+        peer: dict[str, str],
+    ) -> ChatSession:
+        """A LAN session with `peer` ({"name", "fingerprint"}): signaling over `link`,
+        straight to the other daemon; `status` made here (there is no rendezvous)."""
+        return await self._open(invite, seat, seat.value, status, link, peer)
 
     async def create(self, body: dict[str, Any]) -> dict[str, Any]:
         self._busy()
@@ -143,6 +180,10 @@ class SessionManager:
 
     async def report(self, body: dict[str, Any]) -> dict[str, Any]:
         session = self.current()
+        if session.lan_peer is not None:
+            raise ChatError(
+                409, "lan_session", "A LAN session has no server: there is nobody to report to."
+            )
         report = {
             k: body.get(k) for k in ("reason", "details", "contact") if body.get(k) is not None
         }

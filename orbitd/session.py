@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from .call import Call
 from .chat import ChatError, Conversation, Notify, Send
@@ -31,27 +31,56 @@ from .handshake import (
     Verified,
 )
 from .peer import Peer, PeerState
-from .rendezvous_client import RendezvousClient, RendezvousError, SignalingSocket
+from .rendezvous_client import RendezvousError
 from .settings import Config
 
 log = logging.getLogger("orbitd.session")
 Emit = Callable[[dict[str, Any]], None]
+OnFrame = Callable[[dict[str, Any]], None]
+
+
+class Signaling(Protocol):
+    """The session's signaling socket: relay frames out (`send`), in through `on_frame`."""
+
+    def start(self) -> None: ...
+
+    async def send(self, frame: dict[str, Any]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class SignalingChannel(Protocol):
+    """What carries a session's first, sealed signaling and burns its token: the
+    rendezvous (`RendezvousClient`) or, on a LAN, the other daemon itself (`LanLink`).
+
+    `on_frame` gets the relay frames (`pake`, `sealed`, `abort`) and the channel's own
+    `session-status` / `session-ended`; `end` burns the token for good.
+    """
+
+    def signaling(self, token: str, identity: str, on_frame: OnFrame) -> Signaling: ...
+
+    async def end(self, token: str, identity: str) -> None: ...
 
 
 class ChatSession:
     def __init__(
         self,
         config: Config,
-        client: RendezvousClient,
+        client: SignalingChannel,
         invite: Invite,
         seat: Seat,
         identity: str,
         status: dict[str, Any],
         emit: Emit,
+        *,
+        lan_peer: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.client = client
-        self.invite: Invite | None = invite
+        # `lan_peer` ({"name", "fingerprint"}): a LAN session with that nearby daemon. Its
+        # invite (the session id and the spoken code) is nothing to share: not kept here.
+        self.lan_peer = lan_peer
+        self.invite: Invite | None = None if lan_peer else invite
         self.token = invite.token
         self.seat = seat
         self.identity = identity
@@ -65,7 +94,7 @@ class ChatSession:
         self.sas: str | None = None
         self.ended: dict[str, Any] | None = None
         self.peer_lost = False
-        self._socket: SignalingSocket = client.signaling(self.token, identity, self._relay_frame)
+        self._socket: Signaling = client.signaling(self.token, identity, self._relay_frame)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ends_at: float | None = None
         self._end_timer: asyncio.TimerHandle | None = None
@@ -98,6 +127,7 @@ class ChatSession:
             "ended": self.ended,
             "messages": self.conversation.listing() if self.conversation else [],
             "call": self.call.snapshot() if self.call else None,
+            "lan": self.lan_peer,
         }
 
     def _publish(self) -> None:
@@ -192,6 +222,10 @@ class ChatSession:
         self.call = Call(self.config, self.seat, self.peer.pc, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})
+        if self.lan_peer is not None:
+            # Nothing more travels on a LAN link (a rendezvous socket still brings the
+            # status and the end): renegotiation is on the data channel from here.
+            self._spawn(self._socket.close())
         self._publish()
 
     async def _failed(self, failure: Failed) -> None:

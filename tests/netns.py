@@ -237,12 +237,19 @@ class NsDaemon:
                 future.set_exception(ConnectionError("the driver is gone"))
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A request to this daemon's UI (a path under its base URL)."""
+        return await self._send({"method": method, "path": path, "body": body})
+
+    async def raw(self, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+        """A request to any URL, from this namespace (a driver started with `--raw`)."""
+        return await self._send({"method": method, "url": url, "body": body})
+
+    async def _send(self, command: dict[str, Any]) -> tuple[int, Any]:
         assert self.proc.stdin is not None
         self._next_id += 1
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
         self._calls[self._next_id] = future
-        command = {"id": self._next_id, "method": method, "path": path, "body": body}
-        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+        self.proc.stdin.write(json.dumps({"id": self._next_id, **command}).encode() + b"\n")
         await self.proc.stdin.drain()
         return await asyncio.wait_for(future, EVENT_WAIT)
 

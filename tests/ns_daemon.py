@@ -21,6 +21,11 @@ runs no daemon but an impostor: a LanPresence with a fresh key of its own that
 announces NAME and, in its TXT record, the fingerprint FP (someone else's). Its
 hello answers with its own key, so peers can tell. First line
 {"ready": {"pid": ..., "fingerprint": OWN_FP}}; closing stdin stops it.
+
+    python -m tests.ns_daemon --home DIR --lan-address ADDR --raw
+
+runs no daemon but a plain HTTP client in this namespace, for requests to other
+daemons' LAN listeners: {"id", "method", "url", "body"} in, {"id", "status", "body"} out.
 """
 
 from __future__ import annotations
@@ -165,6 +170,25 @@ async def run_impostor(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_raw(args: argparse.Namespace) -> int:
+    emit({"ready": {"pid": os.getpid()}})
+    reader = await stdin_lines()
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        while line := await reader.readline():
+            command = json.loads(line)
+            try:
+                async with http.request(
+                    command["method"], command["url"], json=command.get("body")
+                ) as response:
+                    body = await response.json(content_type=None)
+                    emit({"id": command["id"], "status": response.status, "body": body})
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                emit({"id": command["id"], "status": 0, "body": {"error": repr(exc)}})
+    emit({"exited": 0})
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="tests.ns_daemon")
     parser.add_argument("--home", required=True)
@@ -172,10 +196,13 @@ def main() -> int:
     parser.add_argument("--profile", default="alice")
     parser.add_argument("--impostor", metavar="NAME")
     parser.add_argument("--claim-fp", metavar="FP")
+    parser.add_argument("--raw", action="store_true")
     parser.add_argument("orbitd_flags", nargs="*")
     args = parser.parse_args()
     if args.impostor:
         return asyncio.run(run_impostor(args))
+    if args.raw:
+        return asyncio.run(run_raw(args))
     return asyncio.run(run_daemon(args))
 
 

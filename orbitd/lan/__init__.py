@@ -9,7 +9,10 @@
   pushing `{"type": "nearby", "peers": [...]}` to the UI's event sockets;
 - the UI's routes (behind the daemon's Host/Origin/login checks):
   `GET /api/nearby`, `GET /api/nearby/verified`, `POST /api/nearby/verify`
-  `{"fingerprint", "replace"?}` and `DELETE /api/nearby/verify/{name}`.
+  `{"fingerprint", "replace"?}` and `DELETE /api/nearby/verify/{name}`;
+- LAN invites and sessions with no rendezvous: the listener's `/lan/invite...` and
+  `/lan/session/{id}` (`listener`), the UI's `/api/nearby/invite`, `/requests` and
+  `/code` (`routes`); the flows are in `invitee` and `inviter`, the signaling in `link`.
 
 zeroconf is imported only when LAN presence starts.
 """
@@ -28,9 +31,13 @@ from rendezvous.errors import Refusal, make_error_middleware
 
 from .. import api
 from ..keys import CONFIG, IDENTITY
+from . import listener, routes
+from .invitee import Invitee
+from .inviter import Inviter
 from .peers import FINGERPRINT, VerifiedPeers
 
 if TYPE_CHECKING:
+    from ..manager import SessionManager
     from .discovery import LanPresence
 
 log = logging.getLogger("orbitd.lan")
@@ -70,8 +77,25 @@ async def _lan_headers(request: web.Request, response: web.StreamResponse) -> No
 
 def setup_lan(app: web.Application) -> None:
     """Add LAN presence and the Nearby routes to the daemon's app (after `api.setup`)."""
-    app[LAN] = LanState()
+    state = app[LAN] = LanState()
     app[LAN_APP] = make_lan_app()
+
+    def emit(event: dict[str, Any]) -> None:
+        events = app.get(api.EVENTS)
+        if events is not None:
+            events.emit(event)
+
+    def presence() -> LanPresence | None:
+        return state.presence
+
+    def manager() -> SessionManager:
+        return app[api.MANAGER]
+
+    identity = app[IDENTITY]
+    invitee = Invitee(identity, presence, manager, emit)
+    inviter = Inviter(identity, app[CONFIG].lan_name, presence, manager, emit)
+    listener.add_routes(app[LAN_APP], invitee)
+    routes.add_routes(app, inviter, invitee)
     app.router.add_get("/api/nearby", _nearby)
     app.router.add_get("/api/nearby/verified", _verified)
     app.router.add_post("/api/nearby/verify", _verify)
@@ -121,9 +145,14 @@ async def _lan_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     state.presence, state.off = presence, None
+    inviter, invitee = app[routes.INVITER], app[routes.INVITEE_UI]
+    inviter.start()
+    invitee.start()
     try:
         yield
     finally:
+        await inviter.stop()  # withdraws an open invite of ours
+        await invitee.stop()
         state.presence, state.off = None, "stopped"
         await presence.stop()
 

@@ -1,9 +1,11 @@
-// The landing page: request a token or join with an invite (terms consent first).
+// The landing page: request a token, join with an invite, or invite someone nearby
+// (terms consent first).
 import { api } from "./lib/api.js";
 import "./lib/common.js";
 import { setBusy, setFieldError, wholeNumber } from "./lib/forms.js";
 import { t } from "./lib/i18n.js";
 import { parseInvite } from "./lib/invite.js";
+import { Nearby } from "./lib/nearby.js";
 import { Terms } from "./lib/terms.js";
 
 const $ = (id) => document.getElementById(id);
@@ -22,12 +24,18 @@ function errorText(error) {
 function showRunning() {
   $("running").hidden = false;
   $("cards").hidden = true;
+  $("nearby").classList.add("is-off");
 }
 
-// A session already running: offer the way back instead of the forms.
+// People nearby (no server needed): the card, their invitations, the code.
+const nearby = new Nearby({ ensureTerms: () => terms.ensure() });
+nearby.start();
+
+// A session already running: offer the way back instead of the forms (a LAN session
+// still waiting for its code is shown where it was).
 api("GET", "/api/state")
-  .then(({ session }) => {
-    if (session && session.phase !== "ended") showRunning();
+  .then(async ({ session }) => {
+    if (session && session.phase !== "ended" && !(await nearby.resume(session))) showRunning();
   })
   .catch(() => {});
 

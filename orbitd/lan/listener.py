@@ -1,0 +1,88 @@
+"""The LAN listener's invite endpoints (no Host, Origin or login checks here: each
+endpoint authenticates for itself, see `invites` and `invitee`).
+
+    GET    /lan/invite/nonce            {"nonce", "expires_in"}: for one invite, from this address
+    POST   /lan/invite                  a signed invite: 202 {"request_id", "expires_in"}
+    GET    /lan/invite/{id}?since=S&wait=N   the request's state (long poll while it is S)
+    DELETE /lan/invite/{id}             {"signature"}: the inviter withdraws
+    GET    /lan/session/{id}            WebSocket: the session's relay frames, once accepted
+
+Everything but the nonce and the invite itself answers only the address the invite
+came from.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from rendezvous.errors import Refusal
+
+from .invitee import POLL_WAIT_MAX, REQUEST_SECONDS, Invitee
+from .invites import NONCE_SECONDS
+from .link import FRAME_MAX_BYTES
+
+INVITEE = web.AppKey("lan_invitee", Invitee)
+
+
+def _remote(request: web.Request) -> str:
+    if not request.remote:
+        raise Refusal(400, "no_address", "The sender's address is unknown.")
+    return request.remote
+
+
+async def _body(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise Refusal(400, "invalid_json", "The request body is not valid JSON.") from None
+
+
+async def _nonce(request: web.Request) -> web.Response:
+    nonce = request.app[INVITEE].nonce(_remote(request))
+    return web.json_response({"nonce": nonce, "expires_in": int(NONCE_SECONDS)})
+
+
+async def _invite(request: web.Request) -> web.Response:
+    address = _remote(request)
+    incoming = request.app[INVITEE].receive(await _body(request), address)
+    return web.json_response(
+        {"request_id": incoming.id, "expires_in": int(REQUEST_SECONDS)}, status=202
+    )
+
+
+async def _poll(request: web.Request) -> web.Response:
+    try:
+        wait = max(0.0, min(float(request.query.get("wait", "0")), POLL_WAIT_MAX))
+    except ValueError:
+        raise Refusal(422, "invalid_wait", "wait: seconds, 0 to 10.") from None
+    answer = await request.app[INVITEE].poll(
+        request.match_info["id"], _remote(request), request.query.get("since", ""), wait
+    )
+    return web.json_response(answer)
+
+
+async def _withdraw(request: web.Request) -> web.Response:
+    body = await _body(request)
+    signature = body.get("signature") if isinstance(body, dict) else None
+    request.app[INVITEE].withdraw(request.match_info["id"], _remote(request), signature)
+    return web.json_response({"withdrawn": True})
+
+
+async def _session(request: web.Request) -> web.StreamResponse:
+    link = request.app[INVITEE].socket_link(request.match_info["id"], _remote(request))
+    ws = web.WebSocketResponse(max_msg_size=FRAME_MAX_BYTES, heartbeat=20.0)
+    await ws.prepare(request)
+    await link.serve(ws)
+    return ws
+
+
+def add_routes(lan_app: web.Application, invitee: Invitee) -> None:
+    lan_app[INVITEE] = invitee
+    lan_app.router.add_get("/lan/invite/nonce", _nonce, allow_head=False)
+    lan_app.router.add_post("/lan/invite", _invite)
+    lan_app.router.add_get("/lan/invite/{id}", _poll, allow_head=False)
+    lan_app.router.add_delete("/lan/invite/{id}", _withdraw)
+    lan_app.router.add_get("/lan/session/{id}", _session, allow_head=False)

@@ -1,0 +1,688 @@
+"""LAN sessions with no server at all: invite a nearby daemon, accept, type the code, chat.
+
+Every daemon runs offline (`--rendezvous http://127.0.0.1:9`, nothing listens there) in
+its own network namespace, on its namespace's address only, with no `--ice-loopback`:
+ICE connects over the namespace LAN. The namespaces are built and deleted by the test
+(tests/netns.py); without root the tests are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from orbitd.identity import Identity, load_or_create_identity
+from orbitd.lan import invitee as invitee_module
+from orbitd.lan import link as link_module
+from orbitd.lan.invitee import Invitee
+from orbitd.lan.invites import (
+    Nonces,
+    RateLimiter,
+    SignedInvite,
+    new_code,
+    new_session_id,
+    parse_invite,
+)
+from orbitd.lan.link import LanLink, lan_status, relay_frame
+from rendezvous.errors import Refusal
+from tests.browser import ARGS, CHROMIUM, screenshot
+from tests.netns import Host, NetnsLan, NsDaemon, netns_lan_fixture
+
+__all__ = ["netns_lan_fixture"]  # the fixture, used by name
+expect.set_options(timeout=15_000)
+
+
+def new_identity() -> Identity:
+    return Identity.from_private_key(Ed25519PrivateKey.generate())
+
+
+# --- the parts with no network ------------------------------------------------------------
+
+
+def test_signed_invite_binds_every_field_and_the_recipient() -> None:
+    alice, bob, carol = new_identity(), new_identity(), new_identity()
+    good = signed(alice, to=bob.fingerprint, nonce="n" * 32)
+    invite = parse_invite(good)
+    assert invite.check(bob.fingerprint) is None
+    refusal = invite.check(carol.fingerprint)  # relayed to another daemon
+    assert refusal is not None and refusal.code == "bad_signature"
+    for field, value in (("ttl_minutes", 61), ("name", "mallory"), ("nonce", "m" * 32)):
+        tampered = parse_invite(good | {field: value})
+        assert (tampered.check(bob.fingerprint) or Refusal(0, "", "")).code == "bad_signature"
+    swapped = parse_invite(good | {"public_key": carol.public_key.hex()})
+    assert (swapped.check(bob.fingerprint) or Refusal(0, "", "")).code == "fingerprint_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"session_id": "abc"}, "invalid_session_id"),
+        ({"name": ""}, "invalid_name"),
+        ({"name": "x" * 64}, "invalid_name"),
+        ({"fingerprint": "F" * 64}, "invalid_fingerprint"),
+        ({"nonce": "short"}, "invalid_nonce"),
+        ({"public_key": "00"}, "invalid_public_key"),
+        ({"signature": "zz"}, "invalid_signature"),
+        ({"ttl_minutes": 10001}, "invalid_ttl_minutes"),
+        ({"ttl_minutes": True}, "invalid_ttl_minutes"),
+        ({"max_message_length": 199}, "invalid_max_message_length"),
+    ],
+)
+def test_malformed_invites_are_refused(change: dict[str, Any], code: str) -> None:
+    body = signed(new_identity(), to="b" * 64, nonce="n" * 32) | change
+    with pytest.raises(Refusal) as refused:
+        parse_invite(body)
+    assert (refused.value.status, refused.value.code) == (422, code)
+
+
+def test_codes_session_ids_rate_limits_and_nonces() -> None:
+    codes = {new_code() for _ in range(200)}
+    assert all(re.fullmatch(r"[0-9]{6}", c) for c in codes) and len(codes) > 150
+    assert re.fullmatch(r"[A-Z0-9]{12}", new_session_id())
+    limiter = RateLimiter(5, 60.0)
+    assert [limiter.allow("10.0.0.3", now=t) for t in range(6)] == [True] * 5 + [False]
+    assert limiter.allow("10.0.0.4", now=6)  # per address
+    assert limiter.allow("10.0.0.3", now=61)  # the window moved on
+    nonces = Nonces(lifetime=60.0)
+    one = nonces.issue("10.0.0.3")
+    assert not nonces.take("10.0.0.4", one)  # another address
+    assert nonces.take("10.0.0.3", one) and not nonces.take("10.0.0.3", one)  # once
+    many = [nonces.issue("10.0.0.3") for _ in range(5)]
+    assert not nonces.take("10.0.0.3", many[0])  # four outstanding per address at most
+    assert nonces.take("10.0.0.3", many[-1])
+    stale = Nonces(lifetime=0.0)
+    assert not stale.take("10.0.0.3", stale.issue("10.0.0.3"))
+
+
+def test_only_relay_frames_cross_the_link_and_the_status_is_local() -> None:
+    assert relay_frame('{"type": "pake", "msg": "x"}') == {"type": "pake", "msg": "x"}
+    for text in (
+        '{"type": "session-status", "status": {}}',  # only our own daemon makes these
+        '{"type": "session-ended", "reason": "timer_expired"}',
+        "[1]",
+        "not json",
+        json.dumps({"type": "sealed", "box": "x" * 70000}),
+    ):
+        assert relay_frame(text) is None
+    status = lan_status("ABCDEFGHJKLM", 5, 300, 299)
+    assert status["state"] == "ACTIVE" and status["max_message_length"] == 300
+    assert status["timer"]["ttl_minutes"] == 5 and status["timer"]["remaining_seconds"] == 299
+
+
+class Frames(list[dict[str, Any]]):
+    """What a link delivered, awaitable by count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grew = asyncio.Event()
+
+    def add(self, frame: dict[str, Any]) -> None:
+        self.append(frame)
+        self.grew.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self) < count:
+                self.grew.clear()
+                await self.grew.wait()
+
+
+async def test_the_link_carries_relay_frames_once_and_gives_up_on_silence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two links over loopback: the dialer's queued frames arrive, only relay frames pass,
+    a second socket is refused (and ends the dialer's session), silence times out."""
+    served = LanLink("ABCDEFGHJKLM")
+    got_served = Frames()
+    served.signaling("ABCDEFGHJKLM", "guest", got_served.add)
+
+    async def session_socket(request: web.Request) -> web.StreamResponse:
+        try:
+            served.claim()
+        except RuntimeError:
+            return web.json_response({"error": "socket_taken"}, status=409)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await served.serve(ws)
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/lan/session/{id}", session_socket)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"ws://127.0.0.1:{port}/lan/session/ABCDEFGHJKLM"
+    async with aiohttp.ClientSession() as http:
+        dialer = LanLink("ABCDEFGHJKLM", url=url, http=http)
+        got_dialer = Frames()
+        dialer.signaling("ABCDEFGHJKLM", "host", got_dialer.add)
+        await dialer.send({"type": "pake", "msg": "queued before the socket"})
+        dialer.start()
+        await served.send({"type": "pake", "msg": "from the invitee"})
+        await served.send({"type": "session-ended", "reason": "timer_expired"})  # dropped
+        await served.send({"type": "sealed", "box": "b"})
+        await got_served.until(1)
+        await got_dialer.until(2)
+        assert got_served == [{"type": "pake", "msg": "queued before the socket"}]
+        assert [f["type"] for f in got_dialer] == ["pake", "sealed"]
+
+        second = LanLink("ABCDEFGHJKLM", url=url, http=http)
+        got_second = Frames()
+        second.signaling("ABCDEFGHJKLM", "host", got_second.add)
+        second.start()
+        await got_second.until(1)
+        assert got_second == [{"type": "session-ended", "reason": "peer_aborted"}]
+        for link in (dialer, served, second):
+            await link.close()
+
+        monkeypatch.setattr(link_module, "FIRST_FRAME_SECONDS", 0.2)
+        silent = LanLink("ABCDEFGHJKLM", url="ws://127.0.0.1:9/lan/session/X", http=http)
+        got_silent = Frames()
+        silent.signaling("ABCDEFGHJKLM", "host", got_silent.add)
+        silent.start()
+        await got_silent.until(1)
+        assert got_silent == [{"type": "session-ended", "reason": "connect_timeout"}]
+        await silent.close()
+    await runner.cleanup()
+
+
+class FakePresence:
+    def __init__(self, peers: list[dict[str, Any]]) -> None:
+        self._peers = peers
+
+    def peers(self) -> list[dict[str, Any]]:
+        return self._peers
+
+
+class FakeManager:
+    busy = False
+    session = None
+
+
+async def test_unanswered_and_silent_requests_go_away() -> None:
+    me, alice = new_identity(), new_identity()
+    entry = {
+        "name": "alice",
+        "fingerprint": alice.fingerprint,
+        "address": "10.0.0.2",
+        "verified_before": False,
+        "flagged": False,
+        "reason": None,
+    }
+    events: list[dict[str, Any]] = []
+    invitee = Invitee(
+        me,
+        lambda: FakePresence([entry]),  # type: ignore[arg-type,return-value]
+        lambda: FakeManager(),  # type: ignore[arg-type,return-value]
+        events.append,
+    )
+
+    def receive() -> str:
+        nonce = invitee.nonce("10.0.0.2")
+        return invitee.receive(signed(alice, to=me.fingerprint, nonce=nonce), "10.0.0.2").id
+
+    first = receive()
+    with pytest.raises(Refusal, match="still waiting"):  # one pending request per peer
+        receive()
+    now = time.monotonic()
+    invitee.sweep(now + invitee_module.POLL_GRACE + 1)  # the inviter stopped polling
+    assert events[-1] == {"type": "lan-request-withdrawn", "request_id": first, "reason": "gone"}
+    second = receive()
+    invitee.requests[second].last_seen = now + invitee_module.REQUEST_SECONDS
+    invitee.sweep(now + invitee_module.REQUEST_SECONDS + 1)  # polled, never answered
+    assert events[-1]["request_id"] == second and events[-1]["reason"] == "expired"
+    invitee.sweep(now + invitee_module.REQUEST_SECONDS + invitee_module.KEEP_CLOSED + 2)
+    assert invitee.requests == {}  # closed ones are dropped, their ids stay spent
+    nonce = invitee.nonce("10.0.0.2")
+    with pytest.raises(Refusal, match="used before"):
+        invitee.receive(signed(alice, to=me.fingerprint, nonce=nonce, session_id=first), "10.0.0.2")
+
+
+# --- in network namespaces ---------------------------------------------------------------
+
+
+async def start(host: Host, home: Path, name: str) -> NsDaemon:
+    return await NsDaemon.start(host, home / name, "--profile", name, "--", "--display-name", name)
+
+
+async def fingerprint_of(daemon: NsDaemon) -> str:
+    status, state = await daemon.call("GET", "/api/state")
+    assert status == 200
+    fingerprint: str = state["fingerprint"]
+    return fingerprint
+
+
+async def sees(daemon: NsDaemon, fingerprint: str) -> dict[str, Any]:
+    peers = await daemon.nearby_until(lambda p: any(x["fingerprint"] == fingerprint for x in p))
+    return next(p for p in peers if p["fingerprint"] == fingerprint)
+
+
+async def pair(lan: NetnsLan, home: Path) -> tuple[NsDaemon, NsDaemon, str, str]:
+    """alice on h1 and bob on h2, each listing the other."""
+    h1, h2 = lan.hosts[0], lan.hosts[1]
+    alice, bob = await asyncio.gather(start(h1, home, "alice"), start(h2, home, "bob"))
+    alice_fp, bob_fp = await fingerprint_of(alice), await fingerprint_of(bob)
+    await asyncio.gather(sees(alice, bob_fp), sees(bob, alice_fp))
+    return alice, bob, alice_fp, bob_fp
+
+
+async def invite(alice: NsDaemon, bob: NsDaemon, bob_fp: str, **body: Any) -> dict[str, Any]:
+    """alice invites bob; bob's UI gets the request."""
+    status, answer = await alice.call("POST", "/api/nearby/invite", {"fingerprint": bob_fp, **body})
+    assert status == 202, answer
+    event = await bob.event("lan-request")
+    request: dict[str, Any] = event["request"]
+    assert request["id"] == answer["request_id"]
+    return request
+
+
+async def phase(daemon: NsDaemon, wanted: str) -> dict[str, Any]:
+    event = await daemon.until("session", lambda e: e["session"]["phase"] == wanted, 20)
+    session: dict[str, Any] = event["session"]
+    return session
+
+
+@pytest.mark.parametrize("netns_lan", [2], indirect=True)
+async def test_invite_accept_code_then_chat_both_ways(netns_lan: NetnsLan, tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    alice, bob, alice_fp, bob_fp = await pair(netns_lan, tmp_path)
+    try:
+        began = loop.time()
+        request = await invite(alice, bob, bob_fp, ttl_minutes=5, max_message_length=300)
+        assert request == {
+            "id": request["id"],
+            "name": "alice",
+            "fingerprint": alice_fp,
+            "verified_before": False,
+            "flagged": False,
+            "reason": None,
+            "ttl_minutes": 5,
+            "max_message_length": 300,
+            "state": "pending",
+        }
+        status, accepted = await bob.call("POST", f"/api/nearby/requests/{request['id']}/accept")
+        assert status == 200, accepted
+        code = accepted["code"]
+        assert len(code) == 6 and code.isdigit()
+        assert accepted["session"]["role"] == "guest"
+        assert accepted["session"]["state"] == "ACTIVE"
+        assert accepted["session"]["lan"] == {"name": "alice", "fingerprint": alice_fp}
+        await alice.event("lan-accepted", request_id=request["id"])
+        typed = loop.time()
+        status, opened = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": code}
+        )
+        assert status == 200, opened
+        assert opened["role"] == "host" and opened["session"]["lan"]["fingerprint"] == bob_fp
+        ready_a, ready_b = await asyncio.gather(phase(alice, "ready"), phase(bob, "ready"))
+        done = loop.time()
+        print(
+            f"\nLAN session: invite -> ready {done - began:.3f} s "
+            f"(code typed -> ready {done - typed:.3f} s)"
+        )
+        assert ready_a["sas"] and ready_a["sas"] == ready_b["sas"]
+        assert ready_a["token"] == ready_b["token"] == request["id"]
+        for ready in (ready_a, ready_b):
+            assert ready["max_message_length"] == 300 and ready["ttl_minutes"] == 5
+            assert 280 <= ready["remaining_seconds"] <= 300
+
+        # chat both ways, each delivered
+        for sender, receiver, text in ((alice, bob, "hi bob"), (bob, alice, "hi alice")):
+            status, sent = await sender.call("POST", "/api/messages", {"text": text})
+            assert status == 201, sent
+            got = await receiver.event("message")
+            assert got["message"]["text"] == text and got["message"]["author"] == "peer"
+            await sender.event("message-status", message_id=sent["message"]["message_id"])
+        status, body = await alice.call("POST", "/api/messages", {"text": "x" * 301})
+        assert (status, body["error"]) == (422, "message_too_long")
+
+        # the code was spent; there is no server to report to
+        status, body = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": code}
+        )
+        assert (status, body["error"]) == (409, "request_closed")
+        status, body = await bob.call("POST", "/api/report", {"reason": "spam", "details": "x"})
+        assert (status, body["error"]) == (409, "lan_session")
+
+        status, _ = await alice.call("POST", "/api/session/end", {})
+        assert status == 200
+        ended = await bob.event("session-ended")
+        assert ended["reason"] == "manually_ended"
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+    spoken = re.compile(rf"(?<![0-9a-f]){code}(?![0-9a-f])")
+    for daemon in (alice, bob):  # the code is never logged
+        assert not spoken.search(Path(daemon.ready["log"]).read_text())
+
+
+@pytest.mark.parametrize("netns_lan", [2], indirect=True)
+async def test_decline_withdraw_and_a_wrong_code(netns_lan: NetnsLan, tmp_path: Path) -> None:
+    alice, bob, _, bob_fp = await pair(netns_lan, tmp_path)
+    try:
+        # 1. bob declines
+        request = await invite(alice, bob, bob_fp)
+        status, body = await alice.call("POST", "/api/nearby/invite", {"fingerprint": bob_fp})
+        assert (status, body["error"]) == (409, "invite_pending")  # one open invite at a time
+        status, body = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": "123456"}
+        )
+        assert (status, body["error"]) == (409, "not_accepted")
+        status, body = await bob.call("POST", f"/api/nearby/requests/{request['id']}/decline")
+        assert (status, body) == (200, {"declined": True})
+        declined = await alice.event("lan-declined", request_id=request["id"])
+        assert declined["reason"] == "declined"
+        status, body = await bob.call("POST", f"/api/nearby/requests/{request['id']}/accept")
+        assert (status, body["error"]) == (409, "request_closed")
+
+        # 2. alice withdraws her invite before bob answers
+        request = await invite(alice, bob, bob_fp)
+        status, body = await bob.call("GET", "/api/nearby/requests")
+        assert [r["id"] for r in body["incoming"]] == [request["id"]]
+        status, body = await alice.call("GET", "/api/nearby/requests")
+        assert body["outgoing"]["id"] == request["id"] and body["outgoing"]["state"] == "waiting"
+        status, body = await alice.call("DELETE", f"/api/nearby/invite/{request['id']}")
+        assert (status, body) == (200, {"cancelled": True})
+        gone = await bob.event("lan-request-withdrawn", request_id=request["id"])
+        assert gone["reason"] == "withdrawn"
+        status, body = await bob.call("GET", "/api/nearby/requests")
+        assert body["incoming"] == []
+
+        # 3. bob accepts, then gives up before alice types the code
+        request = await invite(alice, bob, bob_fp)
+        status, accepted = await bob.call("POST", f"/api/nearby/requests/{request['id']}/accept")
+        assert status == 200, accepted
+        await alice.event("lan-accepted", request_id=request["id"])
+        status, body = await bob.call("GET", "/api/nearby/requests")
+        assert body["incoming"][0]["code"] == accepted["code"]  # shown again after a reload
+        status, _ = await bob.call("POST", "/api/session/end", {})
+        assert status == 200
+        declined = await alice.event("lan-declined", request_id=request["id"])
+        assert declined["reason"] == "cancelled"
+
+        # 4. bob accepts, then alice gives up: bob's waiting session ends
+        request = await invite(alice, bob, bob_fp)
+        status, accepted = await bob.call("POST", f"/api/nearby/requests/{request['id']}/accept")
+        assert status == 200, accepted
+        await alice.event("lan-accepted", request_id=request["id"])
+        status, _ = await alice.call("DELETE", f"/api/nearby/invite/{request['id']}")
+        assert status == 200
+        ended_b = await bob.event("session-ended")
+        assert ended_b["reason"] == "peer_aborted"
+
+        # 5. a wrong code: both sides fail with invite_mismatch, nothing passes, code spent
+        request = await invite(alice, bob, bob_fp)
+        status, accepted = await bob.call("POST", f"/api/nearby/requests/{request['id']}/accept")
+        assert status == 200, accepted
+        await alice.event("lan-accepted", request_id=request["id"])
+        status, body = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": "12345"}
+        )
+        assert (status, body["error"]) == (422, "invalid_code")  # a typo is not a guess
+        wrong = f"{(int(accepted['code']) + 1) % 10**6:06d}"
+        status, body = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": wrong}
+        )
+        assert status == 200, body
+        errors = await asyncio.gather(alice.event("error"), bob.event("error"))
+        assert [e["code"] for e in errors] == ["invite_mismatch", "invite_mismatch"]
+        ended = await asyncio.gather(alice.event("session-ended"), bob.event("session-ended"))
+        assert [e["reason"] for e in ended] == ["invite_mismatch", "invite_mismatch"]
+        for daemon in (alice, bob):
+            status, body = await daemon.call("POST", "/api/messages", {"text": "psst"})
+            assert (status, body["error"]) == (409, "session_ended")
+            status, state = await daemon.call("GET", "/api/state")
+            assert state["session"]["sas"] is None and state["session"]["messages"] == []
+        status, body = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": accepted["code"]}
+        )
+        assert (status, body["error"]) == (409, "request_closed")  # one guess only
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+def signed(
+    identity: Identity, *, to: str, nonce: str, name: str = "alice", session_id: str = ""
+) -> dict[str, Any]:
+    invite = SignedInvite.make(
+        identity,
+        name=name,
+        to=to,
+        nonce=nonce,
+        session_id=session_id or new_session_id(),
+        ttl_minutes=60,
+        max_message_length=2000,
+    )
+    return invite.wire()
+
+
+async def test_forged_and_unknown_senders_are_refused_and_rate_limited(
+    netns_lan: NetnsLan, tmp_path: Path
+) -> None:
+    alice, bob, alice_fp, bob_fp = await pair(netns_lan, tmp_path)
+    h3 = netns_lan.hosts[2]
+    mallory = await NsDaemon.start(h3, tmp_path / "mallory", "--raw")
+    try:
+        bob_lan = f"http://{netns_lan.hosts[1].address}:7171"
+
+        async def nonce() -> str:
+            status, body = await mallory.raw("GET", f"{bob_lan}/lan/invite/nonce")
+            assert status == 200, body
+            value: str = body["nonce"]
+            return value
+
+        async def refused(body: dict[str, Any]) -> tuple[int, str]:
+            status, answer = await mallory.raw("POST", f"{bob_lan}/lan/invite", body)
+            return status, answer["error"]
+
+        stranger = Identity.from_private_key(Ed25519PrivateKey.generate())
+        stolen = load_or_create_identity(tmp_path / "alice" / "data" / "chatorbit" / "alice")
+        assert stolen.fingerprint == alice_fp
+
+        # a key nobody announced
+        first = await nonce()
+        assert await refused(signed(stranger, to=bob_fp, nonce=first)) == (403, "not_nearby")
+        # alice's fingerprint and public key, signed by another key
+        forged = signed(stranger, to=bob_fp, nonce=await nonce()) | {
+            "fingerprint": alice_fp,
+            "public_key": stolen.public_key.hex(),
+        }
+        assert await refused(forged) == (403, "bad_signature")
+        # alice's fingerprint with another public key
+        claimed = signed(stranger, to=bob_fp, nonce=await nonce()) | {"fingerprint": alice_fp}
+        assert await refused(claimed) == (403, "fingerprint_mismatch")
+        # alice's own key, but from another address than the one alice announced
+        relayed = signed(stolen, to=bob_fp, nonce=await nonce())
+        assert await refused(relayed) == (403, "not_nearby")
+        # a spent nonce (replay)
+        assert await refused(signed(stolen, to=bob_fp, nonce=first)) == (403, "bad_nonce")
+        # six in a minute from one address: the sixth is refused before anything else
+        assert await refused(signed(stolen, to=bob_fp, nonce=await nonce())) == (
+            429,
+            "rate_limited",
+        )
+        status, body = await bob.call("GET", "/api/nearby/requests")
+        assert body == {"incoming": [], "outgoing": None}
+
+        # bad input from the UI gets clear errors
+        for request_body, expected in (
+            ({"fingerprint": "nope"}, (422, "invalid_fingerprint")),
+            ({"fingerprint": "a" * 64}, (404, "not_nearby")),
+            ({"fingerprint": bob_fp, "ttl_minutes": 0}, (422, "invalid_ttl_minutes")),
+            (
+                {"fingerprint": bob_fp, "max_message_length": "x"},
+                (422, "invalid_max_message_length"),
+            ),
+        ):
+            status, body = await alice.call("POST", "/api/nearby/invite", request_body)
+            assert (status, body["error"]) == expected, body
+        status, body = await bob.call("POST", "/api/nearby/requests/AAAAAAAAAAAA/accept")
+        assert (status, body["error"]) == (404, "request_not_found")
+
+        # alice herself, from her address, is still welcome
+        await invite(alice, bob, bob_fp)
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop(), mallory.stop())
+
+
+# --- the Nearby card in Chromium, run inside each namespace -----------------------------------
+
+
+def chromium_in(host: Host, where: Path) -> Path:
+    """A Chromium that runs in `host`'s namespace (so 127.0.0.1 is that daemon's): Playwright
+    drives it over pipes, which cross namespaces."""
+    wrapper = where / f"chromium-{host.ns}"
+    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {host.ns} {CHROMIUM} "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+async def open_home(browser: Browser, daemon: NsDaemon, home: Path, profile: str) -> Page:
+    secret = (home / profile / "data" / "chatorbit" / profile / "ui-secret").read_bytes()
+    base = daemon.ready["base"]
+    context = await browser.new_context(locale="en-US", viewport={"width": 1180, "height": 900})
+    await context.add_cookies([{"name": f"orbit_ui_{profile}", "value": secret.hex(), "url": base}])
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    setattr(page, "problems", problems)  # noqa: B010
+    await page.goto(base + "/")
+    return page
+
+
+async def agree_to_terms(page: Page) -> None:
+    terms = page.get_by_role("dialog", name="Before you start")
+    await expect(terms).to_be_visible()
+    await terms.get_by_role("button", name="I agree").click()
+    await expect(terms).to_be_hidden()
+
+
+@pytest.mark.parametrize("netns_lan", [2], indirect=True)
+async def test_nearby_card_invite_accept_and_code_in_the_browser(
+    netns_lan: NetnsLan, tmp_path: Path
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    alice, bob, alice_fp, bob_fp = await pair(netns_lan, tmp_path)
+    h1, h2 = netns_lan.hosts
+    try:
+        async with async_playwright() as playwright:
+            browsers = [
+                await playwright.chromium.launch(
+                    executable_path=str(chromium_in(host, tmp_path)), headless=True, args=ARGS
+                )
+                for host in (h1, h2)
+            ]
+            try:
+                alice_page = await open_home(browsers[0], alice, tmp_path, "alice")
+                bob_page = await open_home(browsers[1], bob, tmp_path, "bob")
+                await run_the_ui_flow(alice_page, bob_page, alice_fp, bob_fp)
+                assert getattr(alice_page, "problems") == []  # noqa: B009
+                assert getattr(bob_page, "problems") == []  # noqa: B009
+            finally:
+                for browser in browsers:
+                    await browser.close()
+        ready = await asyncio.gather(phase(alice, "ready"), phase(bob, "ready"))
+        assert ready[0]["sas"] == ready[1]["sas"]
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+async def run_the_ui_flow(alice_page: Page, bob_page: Page, alice_fp: str, bob_fp: str) -> None:
+    card = alice_page.get_by_role("region", name="Nearby")
+    peer = card.locator(f'li[data-fingerprint="{bob_fp}"]')
+    await expect(peer).to_contain_text("bob")
+    await expect(peer).to_contain_text(shortened(bob_fp))
+
+    # alice verifies bob's fingerprint: the badge shows
+    await card.get_by_role("button", name="Verify bob").click()
+    verify = alice_page.get_by_role("dialog", name="Verify bob")
+    await expect(verify).to_contain_text(shortened(bob_fp))
+    await verify.get_by_role("button", name="They match").click()
+    await expect(verify).to_be_hidden()
+    await expect(peer).to_contain_text("Verified before")
+    await expect(card.get_by_role("button", name="Forget bob")).to_be_visible()
+    await screenshot(alice_page, "nearby")
+
+    # alice invites bob (terms first); bob declines
+    await card.get_by_role("button", name="Invite bob").click()
+    await agree_to_terms(alice_page)
+    invite = alice_page.get_by_role("dialog", name="Invite bob")
+    await invite.get_by_role("button", name="Send invite").click()
+    await expect(invite.get_by_text("Waiting for bob to accept")).to_be_visible()
+    request = bob_page.get_by_role("dialog", name="alice wants to talk")
+    await request.get_by_role("button", name="Decline").click()
+    await expect(request).to_be_hidden()
+    await expect(invite.get_by_text("bob declined the invite.")).to_be_visible()
+    await invite.get_by_role("button", name="Close").click()
+    await expect(invite).to_be_hidden()
+
+    # again; bob accepts, alice mistypes the code: both see it, the attempt is over
+    await card.get_by_role("button", name="Invite bob").click()
+    await invite.get_by_role("button", name="Send invite").click()
+    await request.get_by_role("button", name="Accept").click()
+    await agree_to_terms(bob_page)
+    code = bob_page.locator("#lan-code")
+    await expect(code).to_have_text(re.compile(r"^[0-9]{3} [0-9]{3}$"))
+    shown = (await code.inner_text()).replace(" ", "")
+    code_field = invite.get_by_label("Code from bob's screen")
+    await code_field.fill(f"{(int(shown) + 1) % 10**6:06d}")
+    await invite.get_by_role("button", name="Connect").click()
+    wrong = "The code was wrong. This attempt is over: invite again for a new code."
+    await expect(invite.get_by_text(wrong)).to_be_visible()
+    await expect(request.get_by_text(wrong)).to_be_visible()
+    for page, dialog in ((alice_page, invite), (bob_page, request)):
+        await dialog.get_by_role("button", name="Close").click()
+        await expect(dialog).to_be_hidden()
+        await expect(page.get_by_role("region", name="Nearby")).to_be_visible()
+
+    # and again, for real: bob answers with the keyboard
+    await card.get_by_role("button", name="Invite bob").click()
+    await invite.get_by_label("30 min").check()
+    await invite.get_by_role("button", name="Send invite").click()
+    await expect(invite.get_by_text("Waiting for bob to accept")).to_be_visible()
+    await expect(request).to_be_visible()
+    await expect(request).to_contain_text(shortened(alice_fp))
+    await expect(request).to_contain_text("Session length: 30 min")
+    await expect(bob_page.locator("#lan-request-title")).to_be_focused()
+    await bob_page.keyboard.press("Tab")
+    await expect(request.get_by_role("button", name="Decline")).to_be_focused()
+    await bob_page.keyboard.press("Tab")
+    await expect(request.get_by_role("button", name="Accept")).to_be_focused()
+    await bob_page.keyboard.press("Enter")
+    await expect(code).to_have_text(re.compile(r"^[0-9]{3} [0-9]{3}$"))
+    await expect(code).to_be_focused()
+    await expect(request.get_by_text("Tell alice this code:")).to_be_visible()
+    shown = (await code.inner_text()).replace(" ", "")
+    assert len(shown) == 6 and shown.isdigit()
+    await screenshot(bob_page, "nearby-code")
+
+    # alice types it: a short one is caught in the page, then the right one connects
+    await expect(code_field).to_be_focused()
+    await code_field.fill("12345")
+    await invite.get_by_role("button", name="Connect").click()
+    await expect(invite.locator("#lan-code-error")).to_have_text(
+        "Enter the 6 digits shown on the other screen."
+    )
+    await code_field.fill(f"{shown[:3]} {shown[3:]}")
+    await invite.get_by_role("button", name="Connect").click()
+    await asyncio.gather(
+        alice_page.wait_for_url("**/session", timeout=20_000),
+        bob_page.wait_for_url("**/session", timeout=20_000),
+    )
+
+
+def shortened(fingerprint: str) -> str:
+    return " ".join(fingerprint[i : i + 4] for i in range(0, 32, 4))
