@@ -682,6 +682,10 @@ async def run_the_ui_flow(alice_page: Page, bob_page: Page, alice_fp: str, bob_f
         alice_page.wait_for_url("**/session", timeout=20_000),
         bob_page.wait_for_url("**/session", timeout=20_000),
     )
+    # The session page says it is a LAN session, and offers no report (no server to report to).
+    await expect(alice_page.locator("#lan-note")).to_contain_text("LAN session with bob")
+    await expect(bob_page.locator("#lan-note")).to_contain_text("LAN session with alice")
+    await expect(alice_page.locator("[data-open-report]").first).to_be_hidden()
 
 
 def shortened(fingerprint: str) -> str:

@@ -94,8 +94,13 @@ function applySession(next) {
   }
   renderParticipants(next);
 
+  const lan = next.lan || null;  // a LAN session: no server, no invite, nothing to report to
+  $("lan-note").hidden = !lan;
+  $("lan-note").textContent = lan ? t("session.lan.note", { name: lan.name }) : "";
+  for (const button of document.querySelectorAll("[data-open-report]")) button.hidden = Boolean(lan);
+
   const waiting = phase === "waiting-for-peer";
-  if (next.role === "host" && waiting) invitePanel.show();
+  if (next.role === "host" && waiting && !lan) invitePanel.show();
   else invitePanel.hide();
   $("securing-panel").hidden = !(["exchanging-keys", "connecting"].includes(phase) || (waiting && next.role === "guest"));
   $("sas-panel").hidden = !next.sas;
