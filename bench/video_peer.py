@@ -30,6 +30,7 @@ Only 127.0.0.1: no ICE servers, loopback the one host candidate. Failures answer
 
 from __future__ import annotations
 
+import abc
 import argparse
 import asyncio
 import contextlib
@@ -65,7 +66,7 @@ def vp8_only(transceiver: RTCRtpTransceiver) -> None:
     transceiver.setCodecPreferences([c for c in codecs if c.mimeType.lower() in VIDEO_CODECS])
 
 
-class Peer:
+class Peer(abc.ABC):
     """At most one connection; `Camera` and `Screen` say what it carries."""
 
     def __init__(self) -> None:
@@ -77,11 +78,12 @@ class Peer:
         self.pc.on("track", self.on_track)
         return self.pc
 
-    def on_track(self, track: MediaStreamTrack) -> None:
-        pass
+    def on_track(self, track: MediaStreamTrack) -> None:  # noqa: B027 - a camera receives none
+        """A remote track arrived (only the screen has a use for one)."""
 
+    @abc.abstractmethod
     def add_media(self, pc: RTCPeerConnection) -> None:
-        raise NotImplementedError
+        """Add this peer's transceivers (sending or receiving) to `pc`."""
 
     async def offer(self) -> dict[str, Any]:
         pc = await self._new()

@@ -6,11 +6,12 @@ Described in docs/ui-api.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from rendezvous.errors import json_object
 
 from .chat import ChatError
 from .keys import CONFIG, IDENTITY
@@ -22,16 +23,6 @@ if TYPE_CHECKING:
 routes = web.RouteTableDef()
 MANAGER = web.AppKey("manager", SessionManager)
 EVENTS = web.AppKey("events", Events)
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise ChatError(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise ChatError(422, "invalid_body", "The request body must be a JSON object.")
-    return body
 
 
 def _state(request: web.Request) -> dict[str, Any]:
@@ -50,19 +41,19 @@ async def state(request: web.Request) -> web.Response:
 
 @routes.post("/api/tokens")
 async def request_token(request: web.Request) -> web.Response:
-    created = await request.app[MANAGER].create(await _body(request))
+    created = await request.app[MANAGER].create(await json_object(request))
     return web.json_response(created, status=201)
 
 
 @routes.post("/api/join")
 async def join(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     return web.json_response(await request.app[MANAGER].join(body.get("invite")))
 
 
 @routes.post("/api/messages")
 async def send_message(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     message = request.app[MANAGER].current().send_message(body.get("text"))
     return web.json_response({"message": message}, status=201)
 
@@ -81,7 +72,7 @@ async def end_session(request: web.Request) -> web.Response:
 
 @routes.post("/api/report")
 async def report(request: web.Request) -> web.Response:
-    filed = await request.app[MANAGER].report(await _body(request))
+    filed = await request.app[MANAGER].report(await json_object(request))
     return web.json_response(filed, status=201)
 
 
@@ -114,13 +105,13 @@ async def hang_up(request: web.Request) -> web.Response:
 
 @routes.post("/api/call/mute")
 async def mute(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     return web.json_response({"call": _call(request).mute(body.get("kind"), body.get("muted"))})
 
 
 @routes.post("/api/media/offer")
 async def media_offer(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_object(request)
     return web.json_response(await _call(request).browser_offer(body.get("sdp")))
 
 

@@ -7,8 +7,10 @@ crashes into JSON, so no request ever gets a traceback or an HTML error page.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -31,6 +33,17 @@ def error_response(
     status: int, code: str, reason: str, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response({"error": code, "reason": reason}, status=status, headers=headers)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (an empty body reads as {})."""
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise Refusal(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise Refusal(422, "invalid_body", "The request body must be a JSON object.")
+    return body
 
 
 def make_error_middleware(internal_reason: str) -> Middleware:

@@ -10,12 +10,9 @@ POST   /api/nearby/code                {"request_id", "code"}: starts the handsh
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
-from rendezvous.errors import Refusal
+from rendezvous.errors import json_object
 
 from .invitee import Invitee
 from .inviter import Inviter
@@ -25,18 +22,8 @@ INVITER = web.AppKey("lan_inviter", Inviter)
 INVITEE_UI = web.AppKey("lan_invitee_ui", Invitee)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise Refusal(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise Refusal(422, "invalid_body", "The request body must be a JSON object.")
-    return body
-
-
 async def _invite(request: web.Request) -> web.Response:
-    out = await request.app[INVITER].invite(await _body(request))
+    out = await request.app[INVITER].invite(await json_object(request))
     return web.json_response({"request_id": out.id, "request": out.public()}, status=202)
 
 
@@ -66,7 +53,7 @@ async def _decline(request: web.Request) -> web.Response:
 
 
 async def _code(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[INVITER].code(await _body(request)))
+    return web.json_response(await request.app[INVITER].code(await json_object(request)))
 
 
 def add_routes(app: web.Application, inviter: Inviter, invitee: Invitee) -> None:
