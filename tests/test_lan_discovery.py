@@ -29,15 +29,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from orbitd.app import create_app
 from orbitd.identity import Identity, load_or_create_identity, load_or_create_ui_secret
-from orbitd.lan.discovery import (
-    HELLO_PATH,
-    PRIVATE_NETWORKS,
-    LanInterface,
-    LanPresence,
-    check_hello,
-    choose_interfaces,
-    hello_message,
-)
+from orbitd.lan.discovery import PRIVATE_NETWORKS, LanInterface, LanPresence, choose_interfaces
+from orbitd.lan.hello import HELLO_PATH, check_hello, hello_message
 from orbitd.lan.peers import PEERS_FILE, VerifiedPeers
 from orbitd.security import LoginGate
 from orbitd.settings import SettingsError, load_config

@@ -30,11 +30,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import hashlib
 import ipaddress
 import json
 import logging
-import re
 import secrets
 import socket
 from collections.abc import Callable, Coroutine
@@ -44,23 +42,25 @@ from typing import Any
 import aiohttp
 import ifaddr
 from aiohttp import web
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from zeroconf import IPVersion, NonUniqueNameException, ServiceStateChange, Zeroconf
 from zeroconf._dns import DNSPointer  # a record type; the package does not re-export it
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from ..identity import Identity
+from .hello import (
+    HELLO_PATH,
+    HELLO_STATE,
+    PROTOCOL_VERSION,
+    HelloState,
+    check_hello,
+    serve_hello,
+)
 from .peers import FINGERPRINT, VerifiedPeers, name_key
 
 log = logging.getLogger("orbitd.lan")
 
 SERVICE_TYPE = "_chatorbit._tcp.local."
-PROTOCOL_VERSION = "1"
-HELLO_PATH = "/lan/hello"
-HELLO_CONTEXT = "chatorbit-lan-hello/1"
 HELLO_MAX_BYTES = 4096
-NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 NAME_MAX_BYTES = 63
 MAX_CANDIDATES = 64  # announcements tracked at once; more are ignored (a noisy LAN)
 PRIVATE_NETWORKS = tuple(
@@ -106,76 +106,6 @@ def choose_interfaces(wanted: list[str]) -> tuple[list[LanInterface], list[str]]
         if any(ipaddress.IPv4Address(a) in p for p in PRIVATE_NETWORKS)
     ]
     return private, []
-
-
-# --- the hello ------------------------------------------------------------------------------
-
-
-def hello_message(nonce: str, name: str, fingerprint: str, address: str) -> bytes:
-    """What a hello signs: unambiguous JSON of the context and the four values."""
-    return json.dumps(
-        [HELLO_CONTEXT, nonce, name, fingerprint, address], separators=(",", ":")
-    ).encode()
-
-
-@dataclass(frozen=True)
-class HelloState:
-    identity: Identity
-    name: str
-
-
-HELLO_STATE = web.AppKey("lan_hello", HelloState)
-
-
-async def _hello(request: web.Request) -> web.Response:
-    state = request.app[HELLO_STATE]
-    nonce = request.query.get("nonce", "")
-    if not NONCE.fullmatch(nonce):
-        return web.json_response(
-            {"error": "bad_nonce", "reason": "nonce: 16 to 128 of A-Z, a-z, 0-9, '_', '-'."},
-            status=400,
-        )
-    sockname = request.transport.get_extra_info("sockname") if request.transport else None
-    if not sockname:
-        raise web.HTTPServiceUnavailable()
-    address = f"{sockname[0]}:{sockname[1]}"
-    fingerprint = state.identity.fingerprint
-    signature = state.identity.sign(hello_message(nonce, state.name, fingerprint, address))
-    return web.json_response(
-        {
-            "name": state.name,
-            "fingerprint": fingerprint,
-            "version": PROTOCOL_VERSION,
-            "public_key": state.identity.public_key.hex(),
-            "address": address,
-            "signature": signature.hex(),
-        }
-    )
-
-
-def check_hello(
-    answer: Any, *, nonce: str, name: str, fingerprint: str, address: str
-) -> str | None:
-    """None if `answer` proves the key `fingerprint` under `name` at `address`, else why not."""
-    if not isinstance(answer, dict):
-        return "not a JSON object"
-    try:
-        public_key = bytes.fromhex(str(answer["public_key"]))
-        signature = bytes.fromhex(str(answer["signature"]))
-    except (KeyError, ValueError):
-        return "no public key or signature"
-    if hashlib.sha256(public_key).hexdigest() != fingerprint:
-        return "the key is not the announced fingerprint"
-    try:
-        key = Ed25519PublicKey.from_public_bytes(public_key)
-        key.verify(signature, hello_message(nonce, name, fingerprint, address))
-    except (ValueError, InvalidSignature):
-        if answer.get("name") != name:
-            return "the name is not the announced name"
-        if answer.get("address") != address:
-            return f"signed for {answer.get('address')!r}, not {address!r} (relayed?)"
-        return "bad signature"
-    return None
 
 
 # --- the nearby list --------------------------------------------------------------------
@@ -266,7 +196,7 @@ class LanPresence:
         self.port = 0  # the real one, once started
         self.lan_app = lan_app if lan_app is not None else web.Application()
         self.lan_app[HELLO_STATE] = HelloState(identity, name)
-        self.lan_app.router.add_get(HELLO_PATH, _hello, allow_head=False)
+        self.lan_app.router.add_get(HELLO_PATH, serve_hello, allow_head=False)
         self._runner: web.AppRunner | None = None
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
