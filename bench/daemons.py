@@ -147,14 +147,14 @@ async def both_phases(
 
 @contextlib.asynccontextmanager
 async def daemon(
-    name: str, rendezvous: str, home: Path, log_path: Path, log_level: str
+    name: str, rendezvous: str, home: Path, log_path: Path, log_level: str, *flags: str
 ) -> AsyncIterator[Daemon]:
-    """Start `orbitd --profile name` on a free port with 127.0.0.1 as its only ICE
-    candidate, log in and open its events socket; stop it all after."""
+    """Start `orbitd --profile name` (plus `flags`) on a free port with 127.0.0.1 as its
+    only ICE candidate, log in and open its events socket; stop it all after."""
     argv = python_module(
         "orbitd",
         *("--port", "0", "--profile", name, "--rendezvous", rendezvous),
-        *("--ice-loopback", "--no-lan-enabled", "--log-level", log_level),
+        *("--ice-loopback", "--no-lan-enabled", "--log-level", log_level, *flags),
     )
     env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
     async with running(name, argv, log_path, ready=READY, env=env) as server:

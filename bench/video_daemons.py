@@ -20,15 +20,15 @@ accepts. Then two windows in the one call:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .daemons import READY, Daemon, Event
+from .daemons import Daemon, Event
+from .daemons import daemon as orbitd
 from .orbitd_load import connect
-from .procs import BenchError, log_summary, python_module, running
+from .procs import BenchError, log_summary
 from .runner import say
 from .video_child import Child, CpuWindow, child
 from .video_measure import (
@@ -47,27 +47,6 @@ IDLE_SETTLE = 0.5
 IDLE_SECONDS = 3.0  # the call up, A's video muted, nothing sending: the daemons' floor
 CALL_TIMEOUT = 15.0
 CALLER, CALLEE = "alice", "bob"
-
-
-@contextlib.asynccontextmanager
-async def orbitd(
-    name: str, rendezvous: str, home: Path, log_path: Path, level: str, *flags: str
-) -> AsyncIterator[Daemon]:
-    """`bench.daemons.daemon`, with more flags: started, logged in, events socket open."""
-    argv = python_module(
-        "orbitd",
-        *("--port", "0", "--profile", name, "--rendezvous", rendezvous),
-        *("--ice-loopback", "--no-lan-enabled", "--log-level", level, *flags),
-    )
-    env = {"XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config")}
-    async with running(name, argv, log_path, ready=READY, env=env) as server:
-        client = Daemon(name, server)
-        try:
-            await client.login()
-            await client.listen()
-            yield client
-        finally:
-            await client.close()
 
 
 def _call_is(state: str) -> Callable[[Event], bool]:
