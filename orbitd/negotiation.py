@@ -166,11 +166,7 @@ Output = (
 
 def candidate_key(candidate: Candidate) -> CandidateKey | None:
     """What makes two candidates the same one; None when it is not a candidate at all."""
-    text, mid, index = (
-        candidate.get("candidate"),
-        candidate.get("sdpMid"),
-        candidate.get("sdpMLineIndex"),
-    )
+    text, mid, index = (candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex"))
     if not isinstance(text, str) or not (mid is None or isinstance(mid, str)):
         return None
     if not (index is None or (isinstance(index, int) and not isinstance(index, bool))):
