@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rendezvous.errors import json_object
+from orbitcore.errors import json_object
 
 from .chat import ChatError
 from .keys import CONFIG, IDENTITY

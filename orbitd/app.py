@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rendezvous.errors import make_error_middleware
+from orbitcore.errors import make_error_middleware
 
 from . import api, invite, pages
 from .identity import Identity

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 from .crypto import SealError, SessionKeys, open_box, seal, signature
 

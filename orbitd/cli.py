@@ -15,8 +15,8 @@ import sys
 
 from aiohttp import web
 
-from rendezvous.jsonlog import setup_logging
-from rendezvous.settings_table import add_flags, flag_values
+from orbitcore.jsonlog import setup_logging
+from orbitcore.settings_table import add_flags, flag_values
 
 from .app import create_app
 from .identity import Identity, IdentityError, load_or_create_identity, load_or_create_ui_secret

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from spake2 import SPAKE2_A, SPAKE2_B
 from spake2.spake2 import SPAKEError
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 # No 0/o, 1/l: easy to read aloud. 32 symbols, 5 bits each.
 SECRET_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105

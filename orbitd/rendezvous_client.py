@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 log = logging.getLogger("orbitd.rendezvous")
 TIMEOUT = aiohttp.ClientTimeout(total=10)

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from rendezvous.errors import error_response
+from orbitcore.errors import error_response
 
 log = logging.getLogger("orbitd.security")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

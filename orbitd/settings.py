@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from rendezvous.settings_table import SettingsError, load, markdown, rows
-from rendezvous.settings_table import setting as _s
+from orbitcore.settings_table import SettingsError, load, markdown, rows
+from orbitcore.settings_table import setting as _s
 
 from .media import parse_audio_source, parse_video_source
 

@@ -10,10 +10,11 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from orbitcore.errors import make_error_middleware
+
 from . import admin_page, api, reports, ws
 from .admin import AdminSessions
 from .clock import Clock, SystemClock
-from .errors import make_error_middleware
 from .http import make_cors_middleware, parse_networks, security_headers
 from .keys import ADMIN, CONFIG, SERVICE, TRUSTED_PROXIES
 from .metrics import Metrics

@@ -12,11 +12,12 @@ import sys
 
 from aiohttp import web
 
+from orbitcore.jsonlog import setup_logging
+from orbitcore.settings_table import add_flags, flag_values
+
 from .app import create_app
-from .jsonlog import setup_logging
 from .passwords import hash_password
 from .settings import Config, SettingsError, load_config, settings_markdown
-from .settings_table import add_flags, flag_values
 
 log = logging.getLogger("rendezvous")
 

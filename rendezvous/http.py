@@ -11,7 +11,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .errors import error_response
+from orbitcore.errors import error_response
+
 from .ratelimit import Verdict
 from .session import SessionError
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .errors import Refusal
+from orbitcore.errors import Refusal
 
 TOKEN_ALPHABET = string.ascii_uppercase + string.digits
 TOKEN_LENGTH = 12

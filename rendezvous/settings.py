@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .settings_table import SettingsError, load, markdown, rows
-from .settings_table import setting as _s
+from orbitcore.settings_table import SettingsError, load, markdown, rows
+from orbitcore.settings_table import setting as _s
 
 ENV_PREFIX = "ORBIT_RENDEZVOUS_"
 

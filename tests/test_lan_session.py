@@ -21,6 +21,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import expect
 
+from orbitcore.errors import Refusal
 from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan import invitee as invitee_module
 from orbitd.lan import link as link_module
@@ -34,7 +35,6 @@ from orbitd.lan.invites import (
     parse_invite,
 )
 from orbitd.lan.link import LanLink, lan_status, relay_frame
-from rendezvous.errors import Refusal
 from tests.lan_daemons import invite, pair, phase
 from tests.netns import NetnsLan, NsDaemon, netns_lan_fixture
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from rendezvous.errors import Refusal, make_error_middleware
+from orbitcore.errors import Refusal, make_error_middleware
 
 from .. import api
 from ..keys import CONFIG, IDENTITY

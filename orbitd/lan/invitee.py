@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 from ..crypto import Invite, Seat
 from ..identity import Identity

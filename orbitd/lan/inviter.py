@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 from ..crypto import Invite, Seat
 from ..identity import Identity

@@ -29,7 +29,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 from ..identity import Identity
 from .peers import FINGERPRINT

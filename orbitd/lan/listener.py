@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rendezvous.errors import Refusal
+from orbitcore.errors import Refusal
 
 from .invitee import POLL_WAIT_MAX, REQUEST_SECONDS, Invitee
 from .invites import NONCE_SECONDS

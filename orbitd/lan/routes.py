@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rendezvous.errors import json_object
+from orbitcore.errors import json_object
 
 from .invitee import Invitee
 from .inviter import Inviter
