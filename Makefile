@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 RUN_DIR ?= run
 RENDEZVOUS_PORT ?= 50001
 
-.PHONY: run test bench lint typecheck pytest setup system-deps clean
+.PHONY: run test bench screenshots lint typecheck pytest setup system-deps clean
 
 setup: system-deps $(STAMP)
 
@@ -40,5 +40,10 @@ test: setup lint typecheck pytest
 bench: setup
 	$(BIN)/python -m bench
 
+# The UI tests save their screenshots under tests/.artifacts/ (ignored); this runs
+# them with the README's pictures, docs/screenshots/, as the destination instead.
+screenshots: setup
+	ORBIT_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest tests/test_ui_*.py
+
 clean:
-	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(RUN_DIR) tests/.artifacts .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -29,7 +29,12 @@ ARGS = [
 # Calls link the page to its daemon over WebRTC on 127.0.0.1: Chromium gathers no loopback
 # candidate without this flag (real users' browsers use their LAN address instead).
 CALL_ARGS = [*ARGS, "--allow-loopback-in-peer-connection"]
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+# Screenshots go to an ignored directory, so that a test run leaves the checkout clean;
+# `make screenshots` points this at docs/screenshots to refresh the README's pictures.
+SCREENSHOTS = Path(
+    os.environ.get("ORBIT_SCREENSHOTS_DIR")
+    or Path(__file__).resolve().parent / ".artifacts" / "screenshots"
+)
 
 
 @pytest.fixture
@@ -69,6 +74,6 @@ async def open_ui(
 
 
 async def screenshot(page: Page, name: str) -> None:
-    """Save a screenshot for the README (docs/screenshots/NAME.png)."""
+    """Save SCREENSHOTS/NAME.png (docs/screenshots under `make screenshots`, for the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

@@ -3,7 +3,7 @@
 A report is filed through the API; in the page a wrong password is refused, the
 right one lists the report, "mark handled" moves it to the handled list, and
 logging out forgets the token (in the page and on the server). Screenshot:
-docs/screenshots/admin-reports.png.
+admin-reports.png (see tests/browser.py `screenshot`).
 """
 
 from __future__ import annotations

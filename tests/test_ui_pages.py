@@ -2,7 +2,7 @@
 
 Languages (English, Slovak, the browser's language on a first visit, the
 switcher, which survives a reload and a daemon restart), keyboard use, and no
-script or CSP error. Screenshots: docs/screenshots/help-en.png, privacy-sk.png.
+script or CSP error. Screenshots (tests/browser.py `screenshot`): help-en.png, privacy-sk.png.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The web UI in a real browser (Debian's chromium): two people, two daemons, one rendezvous.
 
 Each test starts its own processes and logs in through the daemons' one-time links.
-Screenshots of the main screens go to docs/screenshots/.
+Screenshots of the main screens: tests/browser.py `screenshot` (`make screenshots`
+refreshes docs/screenshots/).
 """
 
 from __future__ import annotations
