@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 
-from orbitd.crypto import Invite, InviteError, Seat, new_secret, open_box, parse_invite, seal
+from orbitd.crypto import (
+    NONCE_BYTES,
+    Invite,
+    InviteError,
+    Seat,
+    new_secret,
+    open_box,
+    parse_invite,
+    seal,
+    unb64,
+)
 from orbitd.handshake import (
     Failed,
     Handshake,
@@ -93,9 +103,15 @@ def test_same_secret_reaches_ready_with_equal_sas() -> None:
 
 
 def test_wrong_secret_fails_on_both_sides_as_invite_mismatch() -> None:
-    host, guest, _ = run_to_connecting(new_secret(), new_secret())
-    # Both derived keys, different ones: a box from the other side does not open.
-    host_out = host.handle({"type": "sealed", "box": "AAAA"})
+    host = Handshake(Seat.HOST, Invite(TOKEN, new_secret()))
+    guest = Handshake(Seat.GUEST, Invite(TOKEN, new_secret()))  # well-formed, but another
+    guest_confirm = deliver(guest, host.start())
+    deliver(host, guest.start())
+    # Both derived keys, different ones: the guest's real sealed confirm, a box of full
+    # length, does not open under the host's key.
+    (box,) = frames(guest_confirm)
+    assert len(unb64(box["box"])) > NONCE_BYTES + 16
+    host_out = deliver(host, guest_confirm)
     assert kinds(host_out) == ["send abort", "phase failed", "failed invite_mismatch"]
     # The abort reaches the guest, which fails the same way without answering.
     guest_out = deliver(guest, host_out)

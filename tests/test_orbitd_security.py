@@ -106,11 +106,16 @@ async def test_no_cookie_means_401_for_api_and_pages(client: Client) -> None:
     api = await client.get("/api/state")
     assert api.status == 401
     assert (await api.json())["error"] == "login_required"
-    for path in ("/", "/static/app.js"):
+    paths = ("/", "/static/js/session.js")
+    for path in paths:
         page = await client.get(path)
         assert page.status == 401
         assert page.content_type == "text/html"
         assert "login link" in await page.text()
+    await log_in(client)  # the same paths exist: a logged-in client gets them
+    for path in paths:
+        page = await client.get(path)
+        assert page.status == 200, path
 
 
 async def test_a_wrong_cookie_is_not_a_login(client: Client) -> None:
