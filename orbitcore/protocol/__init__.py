@@ -1,0 +1,15 @@
+"""Every frame that crosses a process boundary, defined once.
+
+Channels (each a module with its frames and a `Channel` registry):
+- `relay`: the rendezvous WebSocket between a daemon and the rendezvous (and the LAN link,
+  which carries the same handshake frames straight between two daemons);
+- `signal`: what travels sealed inside `relay.Sealed` (confirm with version and features,
+  offer, answer);
+- `peer`: the data channel between two daemons (chat, acks, delete, end, call control,
+  renegotiation);
+- `lan`: the LAN listener's HTTP bodies (hellos, invites).
+
+`frames` holds the machinery (typed frames, the bounded reader, `ProtocolError`,
+`dispatch`), `version` the protocol version and feature negotiation.
+docs/protocol.md lists every frame; tests/test_protocol_docs.py keeps the two equal.
+"""
