@@ -12,8 +12,8 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from orbitcore.errors import error_response
+from orbitcore.ratelimit import Verdict
 
-from .ratelimit import Verdict
 from .session import SessionError
 
 log = logging.getLogger("rendezvous.http")
@@ -28,7 +28,7 @@ SECURITY_HEADERS = {
 
 
 def rate_limited(verdict: Verdict, now_ts: float) -> web.Response:
-    retry = max(1, int(verdict.reset_at.timestamp() - now_ts + 0.999))
+    retry = verdict.retry_after(now_ts)
     headers = verdict.headers() | {"Retry-After": str(retry)}
     return error_response(
         429, "rate_limited", f"Too many requests; try again in {retry} s.", headers

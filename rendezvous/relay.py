@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,25 +35,6 @@ CLOSE_RATE_LIMITED = 4029
 
 def other(role: Role) -> Role:
     return Role.GUEST if role is Role.HOST else Role.HOST
-
-
-@dataclass
-class TokenBucket:
-    rate: float
-    burst: int
-    tokens: float = -1.0
-    stamp: float = field(default_factory=time.monotonic)
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        if self.tokens < 0:
-            self.tokens = float(self.burst)
-        self.tokens = min(float(self.burst), self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 @dataclass

@@ -15,16 +15,19 @@ from datetime import datetime, timedelta
 
 from aiohttp import WSCloseCode
 
+from orbitcore.ratelimit import RateLimiter, Verdict
+
 from . import session as rules
 from .clock import Clock
 from .metrics import Metrics
-from .ratelimit import SlidingWindowLimiter, Verdict
 from .relay import Relay
 from .session import EndReason, Role, Session, SessionError
 from .settings import Config
 from .store import Store, TokenTaken
 
 log = logging.getLogger("rendezvous")
+RATE_WINDOW = timedelta(hours=1)
+"""The window of the per-client HTTP rate limits (their settings are per hour)."""
 
 
 def token_tag(token: str) -> str:
@@ -41,7 +44,7 @@ class Rendezvous:
         self.clock = clock
         self.relay = relay
         self.metrics = metrics
-        self.limiter = SlidingWindowLimiter()
+        self.limiter = RateLimiter(RATE_WINDOW.total_seconds())
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -56,11 +59,11 @@ class Rendezvous:
 
     def rate(self, bucket: str, client: str, *, record: bool = True) -> Verdict:
         """Count a request against `bucket` (or, with record=False, only look)."""
-        limit, now = self._limit(bucket), self.clock.now()
+        limit, now = self._limit(bucket), self.clock.now().timestamp()
         if record:
-            verdict = self.limiter.hit(bucket, client, limit, now)
+            verdict = self.limiter.hit((bucket, client), limit, now)
         else:
-            verdict = self.limiter.peek(bucket, client, limit, now)
+            verdict = self.limiter.peek((bucket, client), limit, now)
         if not verdict.allowed:
             self.metrics.rate_limited[bucket] += 1
             log.warning("rate limited", extra={"fields": {"limit": bucket, "ip": client}})
@@ -215,7 +218,7 @@ class Rendezvous:
             ended += 1
         retention = timedelta(days=self.config.ended_retention_days)
         deleted = await self.store.delete_ended_before(now - retention)
-        forgotten = self.limiter.expire(now)
+        forgotten = self.limiter.expire(now.timestamp())
         if ended or deleted:
             log.info("swept", extra={"fields": {"ended": ended, "deleted": deleted}})
         return {"ended": ended, "deleted": deleted, "rate_limit_entries_forgotten": forgotten}

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
+
+from orbitcore.ratelimit import TokenBucket
 
 from .http import client_ip
 from .keys import CONFIG, SERVICE, TRUSTED_PROXIES
@@ -23,7 +26,6 @@ from .relay import (
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
     RELAYED_TYPES,
-    TokenBucket,
     error_frame,
 )
 from .service import Rendezvous, token_tag
@@ -117,7 +119,7 @@ async def _serve(
                 )
             )
             continue
-        if not bucket.take():
+        if not bucket.take(time.monotonic()):
             await ws.send_str(
                 error_frame("rate_limited", "Too many messages; this one was not relayed.", frame)
             )

@@ -22,13 +22,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import expect
 
 from orbitcore.errors import Refusal
+from orbitcore.ratelimit import RateLimiter
 from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan import invitee as invitee_module
 from orbitd.lan import link as link_module
 from orbitd.lan.invitee import Invitee
 from orbitd.lan.invites import (
     Nonces,
-    RateLimiter,
     SignedInvite,
     new_code,
     new_session_id,
@@ -89,10 +89,10 @@ def test_codes_session_ids_rate_limits_and_nonces() -> None:
     codes = {new_code() for _ in range(200)}
     assert all(re.fullmatch(r"[0-9]{6}", c) for c in codes) and len(codes) > 150
     assert re.fullmatch(r"[A-Z0-9]{12}", new_session_id())
-    limiter = RateLimiter(5, 60.0)
-    assert [limiter.allow("10.0.0.3", now=t) for t in range(6)] == [True] * 5 + [False]
-    assert limiter.allow("10.0.0.4", now=6)  # per address
-    assert limiter.allow("10.0.0.3", now=61)  # the window moved on
+    limiter = RateLimiter(60.0)
+    assert [limiter.allow("10.0.0.3", 5, t) for t in range(6)] == [True] * 5 + [False]
+    assert limiter.allow("10.0.0.4", 5, 6)  # per address
+    assert limiter.allow("10.0.0.3", 5, 61)  # the window moved on
     nonces = Nonces(lifetime=60.0)
     one = nonces.issue("10.0.0.3")
     assert not nonces.take("10.0.0.4", one)  # another address

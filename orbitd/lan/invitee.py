@@ -23,15 +23,16 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from orbitcore.errors import Refusal
+from orbitcore.ratelimit import RateLimiter
 
 from ..crypto import Invite, Seat
 from ..identity import Identity
 from .invites import (
     INVITES_PER_MINUTE,
+    LIMITED_ADDRESSES_MAX,
     NONCES_PER_MINUTE,
     PENDING_MAX,
     Nonces,
-    RateLimiter,
     SignedInvite,
     new_code,
     parse_invite,
@@ -130,8 +131,8 @@ class Invitee:
         self._emit = emit
         self.requests: dict[str, Incoming] = {}
         self._spent: dict[str, float] = {}  # session ids seen before: never reused
-        self.invite_limit = RateLimiter(INVITES_PER_MINUTE)
-        self.nonce_limit = RateLimiter(NONCES_PER_MINUTE)
+        self.invite_limit = RateLimiter(60.0, keys_max=LIMITED_ADDRESSES_MAX)
+        self.nonce_limit = RateLimiter(60.0, keys_max=LIMITED_ADDRESSES_MAX)
         self.nonces = Nonces()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -148,13 +149,13 @@ class Invitee:
 
     # -- what the inviter's daemon asks ----------------------------------------------
     def nonce(self, address: str) -> str:
-        if not self.nonce_limit.allow(address):
+        if not self.nonce_limit.allow(address, NONCES_PER_MINUTE, time.monotonic()):
             raise Refusal(429, "rate_limited", "Too many requests from your address.")
         return self.nonces.issue(address)
 
     def receive(self, body: object, address: str) -> Incoming:
         """A new request, checked; 4xx refusals say why."""
-        if not self.invite_limit.allow(address):
+        if not self.invite_limit.allow(address, INVITES_PER_MINUTE, time.monotonic()):
             raise Refusal(429, "rate_limited", "Too many invites from your address: wait a minute.")
         invite = parse_invite(body)
         if not self.nonces.take(address, invite.nonce):

@@ -22,7 +22,6 @@ import json
 import re
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +48,7 @@ DEFAULT_MAX_MESSAGE_LENGTH = 2000
 # Rate limits and bounds of the invitee's listener.
 INVITES_PER_MINUTE = 5  # POST /lan/invite per source address, refused ones included
 NONCES_PER_MINUTE = 20  # GET /lan/invite/nonce per source address
+LIMITED_ADDRESSES_MAX = 1024  # source addresses each rate limit remembers
 NONCES_PER_ADDRESS = 4  # outstanding at once; the oldest goes first
 NONCES_MAX = 256
 NONCE_SECONDS = 60.0
@@ -215,35 +215,6 @@ def parse_invite(body: object) -> SignedInvite:
         nonce,
         _hex(body.get("signature"), 64, "signature"),
     )
-
-
-class RateLimiter:
-    """At most `limit` events per `window` seconds for each key (a source address)."""
-
-    KEYS_MAX = 1024
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._seen: dict[str, deque[float]] = {}
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
-        if len(self._seen) >= self.KEYS_MAX:
-            self._prune(now)
-        times = self._seen.setdefault(key, deque())
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        if len(times) >= self.limit:
-            return False
-        times.append(now)
-        return True
-
-    def _prune(self, now: float) -> None:
-        for key, times in list(self._seen.items()):
-            if not times or now - times[-1] >= self.window:
-                del self._seen[key]
-        while len(self._seen) >= self.KEYS_MAX:  # all busy: forget the oldest
-            del self._seen[next(iter(self._seen))]
 
 
 class Nonces:
