@@ -8,6 +8,8 @@ At each mode (640x480 and 1280x720, 30 fps by default), over a steady window:
   frame counter and capture time drawn into it. Then, in the same call, A's video
   muted and an aiortc camera linked to B, the screen to A: both daemons forwarding.
   CPU of each daemon per direction (psutil on their PIDs).
+- passthrough relay (`bench.video_relay`): the same camera and screen around a relay
+  that runs orbitd's encoded passthrough alone (`tests/media_peer.py`), no daemon.
 - anchor (a) (`bench.video_relay`): the same camera and screen around a relay that
   decodes and re-encodes (`tests/media_peer.py --transcode`) in place of the daemons.
 - anchor (b) (`bench.video_chromium`): Chromium to Chromium directly, two pages in
@@ -16,8 +18,10 @@ At each mode (640x480 and 1280x720, 30 fps by default), over a steady window:
   have the same two ends, so the latency they add over it is the daemons' own.
 
 Frames per second received, glass-to-glass latency p50/p90/p99, CPU per role, the
-ratios to the anchors, and two targets (reported, never failed on): each daemon at
-most 8 % of a core per 720p30 direction; at most 50 ms added over the direct call.
+ratios to the anchors, and targets (reported, never failed on): each daemon at
+most 8 % of a core per 720p30 direction; at most 50 ms added over the direct call;
+the passthrough relay at 640x480: 20 frames/s or more, latency p50 under 300 ms and
+under 15 % of a core (the bounds `tests/test_media_passthrough.py` once asserted).
 Only 127.0.0.1. A table goes to stdout and the figures to bench/results/video-*.json.
 """
 
@@ -37,7 +41,7 @@ from .runner import Suite, say
 from .suite_orbitd import rendezvous_argv
 from .video_chromium import chromium, measure_direct, static_server
 from .video_daemons import measure_daemons
-from .video_measure import Flow, Mode, Timing
+from .video_measure import PATH_PASSTHROUGH, PATH_RELAY, Flow, Mode, Timing
 from .video_relay import measure_aiortc_direct, measure_relay
 
 PARAMETERS = (
@@ -98,11 +102,11 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 async def measure(
     args: argparse.Namespace, tmp: Path
 ) -> tuple[list[Flow], dict[str, Any], dict[str, dict[str, Any]], str]:
-    """Every path at every mode: (flows, the relay's own stats by mode, logs, Chromium's
-    version)."""
+    """Every path at every mode: (flows, the relays' own stats by mode and path, logs,
+    Chromium's version)."""
     timing = Timing(args.video_warmup, args.video_seconds)
     flows: list[Flow] = []
-    relay_stats: dict[str, Any] = {}
+    relay_stats: dict[str, dict[str, Any]] = {}
     logs: dict[str, dict[str, Any]] = {}
     rendezvous_log = tmp / "rendezvous.log"
     async with running("rendezvous", rendezvous_argv(args), rendezvous_log) as rendezvous:
@@ -112,8 +116,14 @@ async def measure(
             )
             flows += measured
             logs |= daemon_logs
+            own = relay_stats.setdefault(mode.label, {})
+            flow, own[PATH_PASSTHROUGH], relay_logs = await measure_relay(
+                mode, tmp, timing, args.video_camera_kbps, transcode=False
+            )
+            flows.append(flow)
+            logs |= relay_logs
             if not args.no_baseline:
-                flow, relay_stats[mode.label], relay_logs = await measure_relay(
+                flow, own[PATH_RELAY], relay_logs = await measure_relay(
                     mode, tmp, timing, args.video_camera_kbps
                 )
                 flows.append(flow)
@@ -182,8 +192,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 SUITE = Suite(
     name="video",
-    summary="VP8 video through two daemons: fps, glass-to-glass latency and CPU, "
-    "against a transcoding relay and Chromium direct",
+    summary="VP8 video through two daemons and through a passthrough relay: fps, "
+    "glass-to-glass latency and CPU, against a transcoding relay and Chromium direct",
     default_timeout=180.0,
     add_options=add_options,
     check=check,

@@ -20,10 +20,18 @@ from .video_child import Child, CpuWindow
 
 PATH_DAEMONS_PATTERN = "daemons, A's pattern"
 PATH_DAEMONS_LINKED = "daemons, linked camera"
+PATH_PASSTHROUGH = "passthrough relay"
 PATH_RELAY = "transcoding relay"
 PATH_AIORTC = "aiortc direct"
 PATH_DIRECT = "Chromium direct"
-PATHS = (PATH_DAEMONS_PATTERN, PATH_DAEMONS_LINKED, PATH_RELAY, PATH_AIORTC, PATH_DIRECT)
+PATHS = (
+    PATH_DAEMONS_PATTERN,
+    PATH_DAEMONS_LINKED,
+    PATH_PASSTHROUGH,
+    PATH_RELAY,
+    PATH_AIORTC,
+    PATH_DIRECT,
+)
 FIRST_FRAMES = 10
 FIRST_FRAMES_TIMEOUT = 20.0
 

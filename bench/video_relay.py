@@ -1,5 +1,9 @@
-"""The aiortc anchors: the same camera and screen as the daemon paths, without daemons.
+"""The relay paths and the aiortc anchor: the same camera and screen as the daemon paths,
+without daemons.
 
+- passthrough relay: camera → relay (`python -m tests.media_peer`: orbitd's encoded
+  passthrough alone, no decoding) → screen. The frame rate, latency and CPU that
+  `tests/test_media_passthrough.py` checks only for behaviour are measured here.
 - transcoding relay (the CPU anchor): camera (`bench.video_peer send`) → relay
   (`python -m tests.media_peer --transcode`: aiortc decodes every frame and encodes
   it again, as any relay that is not a passthrough does) → screen (`bench.video_peer
@@ -18,6 +22,7 @@ from .procs import BenchError, log_summary, python_module
 from .video_child import children
 from .video_measure import (
     PATH_AIORTC,
+    PATH_PASSTHROUGH,
     PATH_RELAY,
     Flow,
     Mode,
@@ -31,16 +36,19 @@ RELAY_MODULE = "tests.media_peer"
 
 
 async def measure_relay(
-    mode: Mode, tmp: Path, timing: Timing, camera_kbps: int
+    mode: Mode, tmp: Path, timing: Timing, camera_kbps: int, *, transcode: bool = True
 ) -> tuple[Flow, dict[str, Any], dict[str, dict[str, Any]]]:
     """The window, the relay's own account of it (its `stats` answer), and the three
-    processes' logs, summed up."""
+    processes' logs, summed up. `transcode` False: orbitd's passthrough in the relay."""
     tag = f"{mode.width}x{mode.height}"
-    logs = {name: tmp / f"{name}-{tag}.log" for name in ("relay", "relay-camera", "relay-screen")}
+    path, prefix = (PATH_RELAY, "relay") if transcode else (PATH_PASSTHROUGH, "passthrough")
+    names = (prefix, f"{prefix}-camera", f"{prefix}-screen")
+    logs = {name: tmp / f"{name}-{tag}.log" for name in names}
+    flags = ("--transcode",) if transcode else ()
     async with children(
-        ("relay", python_module(RELAY_MODULE, "--transcode"), logs["relay"]),
-        ("camera", camera_argv(mode, camera_kbps), logs["relay-camera"]),
-        ("screen", screen_argv(), logs["relay-screen"]),
+        ("relay", python_module(RELAY_MODULE, *flags), logs[names[0]]),
+        ("camera", camera_argv(mode, camera_kbps), logs[names[1]]),
+        ("screen", screen_argv(), logs[names[2]]),
     ) as (relay, camera, screen):
         offer = await camera.request({"cmd": "offer"})
         answer = await relay.request({"offer": offer["sdp"]})
@@ -51,7 +59,7 @@ async def measure_relay(
         answer = await screen.request({"cmd": "answer", "sdp": downstream["offer"]})
         relay.send({"answer": answer["sdp"]})
         meters = {"relay": relay.cpu_seconds, "camera": camera.cpu_seconds}
-        flow = await window(PATH_RELAY, mode, screen, meters, timing)
+        flow = await window(path, mode, screen, meters, timing)
         own = await relay.request({"cmd": "stats"})
     return flow, own, {f"{name} {tag}": log_summary(path) for name, path in logs.items()}
 

@@ -14,6 +14,7 @@ from .video_measure import (
     PATH_DAEMONS_LINKED,
     PATH_DAEMONS_PATTERN,
     PATH_DIRECT,
+    PATH_PASSTHROUGH,
     PATH_RELAY,
     PATHS,
     Flow,
@@ -22,6 +23,12 @@ from .video_measure import (
 TARGET_CPU_PERCENT = 8.0
 TARGET_CPU_MODE = "1280x720@30"
 TARGET_ADDED_MS = 50.0
+# The passthrough relay alone (tests/media_peer.py) at 640x480@30: the bounds that
+# tests/test_media_passthrough.py asserted before its timing moved here.
+PASSTHROUGH_MODE = "640x480@30"
+PASSTHROUGH_MIN_FPS = 20.0
+PASSTHROUGH_MAX_P50_MS = 300.0
+PASSTHROUGH_MAX_CPU = 15.0
 BUSY_PERCENT = 25.0
 SENDER, RECEIVER = "sender daemon", "receiver daemon"
 CHROMIUM = "Chromium (both pages)"
@@ -66,7 +73,7 @@ ROWS: list[tuple[str, Cell]] = [
     ("sender-side daemon CPU %", _cpu(SENDER)),
     ("receiver-side daemon CPU %", _cpu(RECEIVER)),
     ("  sender / receiver with no video, %", _floor),
-    ("transcoding relay CPU %", _cpu("relay")),
+    ("relay CPU %", _cpu("relay")),
     ("aiortc camera (encoder) CPU %", _cpu("camera")),
     ("aiortc screen (decoder) CPU %", _cpu("screen")),
     ("Chromium CPU % (both pages)", _cpu(CHROMIUM)),
@@ -150,6 +157,18 @@ RATIOS: list[tuple[str, Callable[[dict[str, Flow]], float], int]] = [
             _get(p, PATH_DAEMONS_PATTERN, lambda f: f.fps), _get(p, PATH_DIRECT, lambda f: f.fps)
         ),
         2,
+    ),
+    (
+        "latency p50 added over aiortc direct ms (passthrough relay)",
+        lambda p: _get(p, PATH_PASSTHROUGH, _p50) - _get(p, PATH_AIORTC, _p50),
+        0,
+    ),
+    (
+        "passthrough relay CPU / transcoding relay CPU",
+        lambda p: _div(
+            _get(p, PATH_PASSTHROUGH, _cpu_of("relay")), _get(p, PATH_RELAY, _cpu_of("relay"))
+        ),
+        3,
     ),
     (
         "receiver daemon CPU / relay CPU (A's pattern)",
@@ -258,11 +277,33 @@ def latency_verdict(flows: Sequence[Flow], path: str) -> dict[str, Any]:
     return verdict | {"met": max(added.values()) <= TARGET_ADDED_MS, "why": why}
 
 
+def passthrough_verdict(flows: Sequence[Flow]) -> dict[str, Any]:
+    goal = (
+        f"the passthrough relay alone at {PASSTHROUGH_MODE}: at least "
+        f"{PASSTHROUGH_MIN_FPS:g} frames/s, latency p50 under {PASSTHROUGH_MAX_P50_MS:g} ms, "
+        f"relay CPU under {PASSTHROUGH_MAX_CPU:g}% of a core"
+    )
+    flow = by_mode(flows).get(PASSTHROUGH_MODE, {}).get(PATH_PASSTHROUGH)
+    verdict: dict[str, Any] = {"goal": goal}
+    if flow is None:
+        return verdict | {"met": None, "why": f"{PASSTHROUGH_MODE} was not measured"}
+    cpu, p50 = flow.cpu_percent.get("relay", math.nan), flow.latency_ms.p50
+    figures = {"fps": flow.fps, "latency_p50_ms": p50, "relay_cpu_percent": cpu}
+    met = (
+        flow.fps >= PASSTHROUGH_MIN_FPS
+        and p50 < PASSTHROUGH_MAX_P50_MS
+        and cpu < PASSTHROUGH_MAX_CPU
+    )
+    why = f"{flow.fps:.1f} frames/s, latency p50 {p50:.0f} ms, relay CPU {cpu:.1f}%"
+    return verdict | {"figures": figures, "met": met, "why": why}
+
+
 def targets(flows: Sequence[Flow]) -> list[dict[str, Any]]:
     return [
         cpu_verdict(flows),
         latency_verdict(flows, PATH_DAEMONS_PATTERN),
         latency_verdict(flows, PATH_DAEMONS_LINKED),
+        passthrough_verdict(flows),
     ]
 
 
