@@ -8,7 +8,6 @@ written or with a wider mode, and two daemons starting at once keep one key.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import secrets
@@ -18,6 +17,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orbitcore.files import write_atomic
 
 IDENTITY_FILE = "identity.key"
 UI_SECRET_FILE = "ui-secret"  # noqa: S105 (a file name, not a secret)
@@ -71,22 +72,6 @@ def ensure_data_dir(path: Path) -> Path:
     return path
 
 
-def _create_once(path: Path, content: bytes) -> None:
-    """Write `content` to `path` (mode 0600) unless the file already exists."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):
-            os.link(tmp, path)  # atomic; fails if the file is already there
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
 def _read_private(path: Path) -> bytes:
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as fh:
@@ -101,7 +86,7 @@ def _load_or_create(data_dir: Path, name: str, make: bytes) -> bytes:
     path = ensure_data_dir(data_dir) / name
     try:
         if not path.exists():
-            _create_once(path, make)
+            write_atomic(path, make, keep=True)  # a daemon starting at once may win
         return _read_private(path)
     except OSError as exc:
         raise IdentityError(f"cannot use {path}: {exc}") from None

@@ -6,11 +6,11 @@ Nothing of a chat goes here: only what makes the UI the same after a restart.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from orbitcore.files import write_atomic
 from web.i18n import LANGUAGES
 
 FILE_NAME = "preferences.json"
@@ -64,8 +64,4 @@ class PreferencesStore:
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temporary = self.path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(self.current), fh)
-        os.replace(temporary, self.path)
+        write_atomic(self.path, json.dumps(asdict(self.current)).encode())

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from orbitcore.paths import daemon_dir
 from orbitcore.settings_table import SettingsError, load, markdown, rows
 from orbitcore.settings_table import setting as _s
 
@@ -94,15 +95,7 @@ class Config:
         """The data directory: `data_dir`, else $XDG_DATA_HOME/chatorbit/<profile>."""
         if self.data_dir:
             return Path(self.data_dir).expanduser()
-        return _xdg_home("XDG_DATA_HOME", (".local", "share"), environ) / "chatorbit" / self.profile
-
-
-def _xdg_home(var: str, fallback: tuple[str, ...], environ: Mapping[str, str] | None) -> Path:
-    env = os.environ if environ is None else environ
-    value = env.get(var, "")
-    if value and os.path.isabs(value):  # the XDG spec: a relative path is ignored
-        return Path(value)
-    return Path.home().joinpath(*fallback)
+        return daemon_dir("data", self.profile, environ)
 
 
 def settings_table() -> list[tuple[str, Any, str]]:
@@ -141,7 +134,7 @@ def config_file_path(
     if explicit:
         return explicit
     profile = _early_profile(environ, overrides)
-    path = _xdg_home("XDG_CONFIG_HOME", (".config",), environ) / "chatorbit" / profile
+    path = daemon_dir("config", profile, environ)
     return str(path / CONFIG_FILE_NAME) if (path / CONFIG_FILE_NAME).is_file() else None
 
 

@@ -7,21 +7,16 @@ The README's settings table is generated from here and tested against it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orbitcore.paths import rendezvous_dir
 from orbitcore.settings_table import SettingsError, load, markdown, rows
 from orbitcore.settings_table import setting as _s
 
 ENV_PREFIX = "ORBIT_RENDEZVOUS_"
-
-
-def _default_data_dir() -> str:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return str(Path(base) / "chatorbit-rendezvous")
 
 
 @dataclass(frozen=True)
@@ -78,7 +73,7 @@ class Config:
     def database_path(self) -> str:
         if self.database:
             return self.database
-        return str(Path(self.data_dir or _default_data_dir()) / "rendezvous.db")
+        return str(Path(self.data_dir or rendezvous_dir("data")) / "rendezvous.db")
 
 
 def settings_table() -> list[tuple[str, Any, str]]:

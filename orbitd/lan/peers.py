@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from orbitcore.files import write_atomic
+
 log = logging.getLogger("orbitd.lan.peers")
 
 PEERS_FILE = "verified-peers.json"
@@ -80,18 +82,7 @@ class VerifiedPeers:
 
     def _save(self) -> None:
         data = {"version": 1, "peers": [p.public() for p in self._peers.values()]}
-        tmp = self.path.with_name(f".{PEERS_FILE}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, indent=1, ensure_ascii=False)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        write_atomic(self.path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode())
 
     def remember(self, name: str, fingerprint: str) -> VerifiedPeer:
         """Record that `name` is the key `fingerprint` (replacing what was known)."""

@@ -1,0 +1,44 @@
+"""Where the programs keep their files by default: the XDG base directories.
+
+`$XDG_DATA_HOME`, `$XDG_CONFIG_HOME` and `$XDG_STATE_HOME` when set to an absolute
+path (the spec says a relative one is ignored), else `~/.local/share`, `~/.config`
+and `~/.local/state`. The daemon keeps its files under `chatorbit/<profile>` of
+these, the rendezvous under `chatorbit-rendezvous`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+APP = "chatorbit"
+RENDEZVOUS_APP = "chatorbit-rendezvous"
+
+Kind = Literal["data", "config", "state"]
+
+_HOMES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "data": ("XDG_DATA_HOME", (".local", "share")),
+    "config": ("XDG_CONFIG_HOME", (".config",)),
+    "state": ("XDG_STATE_HOME", (".local", "state")),
+}
+
+
+def xdg_home(kind: Kind, environ: Mapping[str, str] | None = None) -> Path:
+    """The base directory of `kind`, from `environ` (default: the process environment)."""
+    var, fallback = _HOMES[kind]
+    value = (os.environ if environ is None else environ).get(var, "")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return Path.home().joinpath(*fallback)
+
+
+def daemon_dir(kind: Kind, profile: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The daemon's directory of `kind` for a profile: `<xdg home>/chatorbit/<profile>`."""
+    return xdg_home(kind, environ) / APP / profile
+
+
+def rendezvous_dir(kind: Kind, environ: Mapping[str, str] | None = None) -> Path:
+    """The rendezvous' directory of `kind`: `<xdg home>/chatorbit-rendezvous`."""
+    return xdg_home(kind, environ) / RENDEZVOUS_APP
