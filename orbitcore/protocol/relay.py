@@ -1,0 +1,166 @@
+"""The relay channel: the rendezvous WebSocket `/api/ws/{token}/{client_identity}`, and the
+LAN link (`GET /lan/session/{id}`), which carries the same handshake frames straight
+between two daemons.
+
+A daemon sends `pake`, `sealed` and `abort` for its peer (the rendezvous forwards them as
+the exact text received and never reads a sealed box) and `ping`; the rendezvous sends
+`pong`, `error`, `session-status` and `session-ended`. `RELAYED` are the frames the
+rendezvous forwards; the `webrtc-*` frames are the seed's, relayed for its clients and
+used by no daemon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from .frames import Channel, Frame, Text, text
+
+MAX_BYTES = 64 * 1024  # a sealed SDP is a few kB; the rendezvous's default message cap
+CODE_RE = r"[a-z][a-z0-9_]{0,63}"
+CODE = Annotated[str, Text(64, CODE_RE)]
+
+CHANNEL = Channel(
+    "relay",
+    "The rendezvous WebSocket `/api/ws/{token}/{client_identity}` (text frames; the"
+    " rendezvous's own cap is `ws_max_message_bytes`, larger closes the socket with 1009),"
+    " and the LAN link `GET /lan/session/{id}`, which carries only `pake`, `sealed` and"
+    " `abort`. Frames the rendezvous refuses are answered with an `error` frame (codes"
+    " `invalid_json`, `invalid_message`, `unknown_type`, `rate_limited`, `peer_queue_full`)"
+    " and the socket stays open; a daemon logs `protocol_error` and drops a frame it"
+    " refuses.",
+    max_bytes=MAX_BYTES,
+)
+
+
+# -- daemon to daemon, through the rendezvous or the LAN link -------------------------
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Pake(Frame):
+    """A daemon's SPAKE2 message (base64), its first frame; the rendezvous holds it until
+    the peer connects. A second, different one is an invite mismatch."""
+
+    TYPE = "pake"
+    msg: Annotated[str, Text(1024)]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Sealed(Frame):
+    """A box (base64 nonce + AES-GCM ciphertext) under the PAKE's signaling key; inside, a
+    frame of the `signal` channel. The rendezvous cannot open it."""
+
+    TYPE = "sealed"
+    box: Annotated[str, Text(MAX_BYTES)]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Abort(Frame):
+    """A daemon gives up the handshake: `invite_mismatch` (a box did not open: the token
+    is burned), `protocol_error`, or another code."""
+
+    TYPE = "abort"
+    code: CODE
+
+
+# -- the seed's signaling, relayed for its clients --------------------------------------
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class WebrtcOffer(Frame):
+    """The seed's plaintext SDP offer (`RTCSessionDescriptionInit`); relayed, never sent
+    by a daemon."""
+
+    TYPE = "webrtc-offer"
+    offer: dict[str, Any]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class WebrtcAnswer(Frame):
+    """The seed's plaintext SDP answer; relayed, never sent by a daemon."""
+
+    TYPE = "webrtc-answer"
+    answer: dict[str, Any]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class WebrtcIceCandidate(Frame):
+    """The seed's ICE candidate (`RTCIceCandidateInit`); relayed, never sent by a daemon."""
+
+    TYPE = "webrtc-ice-candidate"
+    candidate: dict[str, Any]
+
+
+# -- daemon and rendezvous --------------------------------------------------------------
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Ping(Frame):
+    """A client asks whether the rendezvous is there; it answers `pong`."""
+
+    TYPE = "ping"
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Pong(Frame):
+    """The rendezvous's answer to `ping`."""
+
+    TYPE = "pong"
+
+
+@dataclass(frozen=True)
+class InReplyTo:
+    """What an `error` answers: the refused frame's `type` and `id`, when it had them."""
+
+    type: str | None = text(64, default=None)
+    id: str | int | None = text(64, default=None)
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Error(Frame):
+    """The rendezvous refused a frame and the socket stays open: `code` says why,
+    `in_reply_to` echoes the frame's `type` and `id` (when it had them)."""
+
+    TYPE = "error"
+    code: CODE
+    message: Annotated[str, Text(500)]
+    in_reply_to: InReplyTo | None = None
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class SessionStatus(Frame):
+    """The session's status (`GET /api/session/{token}/status`'s body), sent on connect
+    and pushed to both sockets on every change. A LAN session makes its own."""
+
+    TYPE = "session-status"
+    status: dict[str, Any]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class SessionEnded(Frame):
+    """The session is over (`manually_ended`, `timer_expired`; on a LAN link, made
+    locally: `connect_timeout`, `peer_aborted`); the socket closes with 1000 next."""
+
+    TYPE = "session-ended"
+    reason: CODE
+    ended_at: Annotated[str, Text(40)]
+
+
+RELAYED: frozenset[type[Frame]] = frozenset(
+    {Pake, Sealed, Abort, WebrtcOffer, WebrtcAnswer, WebrtcIceCandidate}
+)
+"""What the rendezvous forwards to the other seat (as the exact text received)."""
+
+HANDSHAKE = Pake | Sealed | Abort
+"""What a LAN link carries, and what the handshake reads."""
