@@ -1,13 +1,13 @@
 """The signaling relay: the two sockets of each session, and what waits for them.
 
-The relay reads only a message's `type` and size. Payloads are forwarded as
-the exact text received; a message for a peer that is not connected yet is
-held (bounded) and delivered when it connects.
+A client's frame is read by the protocol's relay channel (`read_client_frame`): one
+it refuses is answered with an `error` frame. The relay reads a frame's envelope, never a
+sealed box: relayed frames are forwarded as the exact text received; a message for a
+peer that is not connected yet is held (bounded) and delivered when it connects.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -15,16 +15,16 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from orbitcore.protocol import relay as wire
+from orbitcore.protocol.frames import Frame, ProtocolError, read_json
+
 from .session import Role
 
 log = logging.getLogger("rendezvous.relay")
 
-# Types forwarded to the peer. Chat itself never comes here: it travels on the
-# daemons' own data channel. `pake` and `sealed` carry the key exchange and
-# the sealed SDP/ICE of the daemons; the webrtc-* types are the seed's.
-RELAYED_TYPES = frozenset(
-    {"pake", "sealed", "abort", "webrtc-offer", "webrtc-answer", "webrtc-ice-candidate"}
-)
+# What a client may send: the frames forwarded to the peer, and `ping`. Chat itself never
+# comes here: it travels on the daemons' own data channel.
+ACCEPTED = frozenset({cls.TYPE for cls in wire.RELAYED} | {wire.Ping.TYPE})
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_REPLACED = 4002
@@ -49,11 +49,61 @@ class Room:
     held: dict[Role, Held] = field(default_factory=lambda: {Role.HOST: Held(), Role.GUEST: Held()})
 
 
-def error_frame(code: str, message: str, answering: dict[str, Any] | None = None) -> str:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
-    if answering is not None:
-        frame["in_reply_to"] = {k: answering[k] for k in ("type", "id") if k in answering}
-    return json.dumps(frame)
+def refusal(code: str, message: str, answering: wire.InReplyTo | None = None) -> wire.Error:
+    """The `error` frame for a refused client frame."""
+    return wire.Error(code=code, message=message, in_reply_to=answering)
+
+
+def answering(body: dict[str, Any]) -> wire.InReplyTo:
+    """What an error about `body` echoes: its `type` and `id`, when they are short, valid
+    text or a safe integer (an echo must encode)."""
+    return wire.InReplyTo(type=_echo(body.get("type")), id=_echo(body.get("id")))
+
+
+@dataclass(frozen=True)
+class Received:
+    """A client's frame the rendezvous accepts, and what an error about it echoes."""
+
+    frame: Frame
+    answering: wire.InReplyTo
+
+
+def _echo(value: object) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**53:
+        return value
+    if isinstance(value, str) and len(value) <= 64 and _encodes(value):
+        return value
+    return None
+
+
+def _encodes(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
+
+
+def read_client_frame(text: str, max_bytes: int) -> Received | wire.Error:
+    """A client's frame (one the rendezvous accepts), or the `error` that refuses it."""
+    try:
+        body = read_json(text, max_bytes=max_bytes)
+    except ProtocolError as exc:
+        return refusal("invalid_json", f"Invalid message format: {exc.message}")
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        return refusal(
+            "invalid_message", "Invalid message format: an object with a 'type' is expected."
+        )
+    kind = body["type"]
+    if kind not in ACCEPTED:
+        shown = kind[:40] if _encodes(kind) else "?"
+        return refusal(
+            "unknown_type", f"Messages of type {shown!r} are not relayed.", answering(body)
+        )
+    try:
+        return Received(wire.CHANNEL.parse(body), answering(body))
+    except ProtocolError as exc:
+        return refusal("invalid_message", f"Invalid message format: {exc.message}", answering(body))
 
 
 class Relay:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from datetime import datetime, timedelta
 
 from aiohttp import WSCloseCode
 
+from orbitcore.protocol import relay as wire
 from orbitcore.ratelimit import RateLimiter, Verdict
 
 from . import session as rules
@@ -153,9 +153,9 @@ class Rendezvous:
             "session ended", extra={"fields": {"token": token_tag(ended.token), "reason": reason}}
         )
         self._disarm(ended.token)
-        frame = json.dumps(
-            {"type": "session-ended", "reason": reason, "ended_at": rules.iso(ended.ended_at)}
-        )
+        ended_at = rules.iso(ended.ended_at)
+        assert ended_at is not None  # only an ended session is finished
+        frame = wire.SessionEnded(reason=reason, ended_at=ended_at).encode()
         for ws in self.relay.drop(ended.token):
             if not ws.closed:
                 with contextlib.suppress(ConnectionError):
@@ -202,7 +202,7 @@ class Rendezvous:
             and self.relay.sockets(session.token)
         ):
             self.arm(session)
-        frame = json.dumps({"type": "session-status", "status": self.status(session)})
+        frame = wire.SessionStatus(status=self.status(session)).encode()
         for ws in self.relay.sockets(session.token):
             if not ws.closed:
                 with contextlib.suppress(ConnectionError):

@@ -3,18 +3,19 @@
 Close codes: 4004 unknown token, 4003 session ended, 4001 not a participant,
 4002 replaced by a newer socket of the same identity, 4029 rate limited,
 1003 binary frame, 1009 message too big, 1000 session ended, 1001 server
-going away. Errors that keep the socket open come as `{"type": "error"}`
-frames that echo the `type` (and `id`, if any) of the message they answer.
+going away. Errors that keep the socket open come as `error` frames that echo
+the `type` (and `id`, if any) of the message they answer. The frames are
+`orbitcore.protocol.relay`'s (docs/protocol.md).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from orbitcore.protocol import relay as wire
 from orbitcore.ratelimit import TokenBucket
 
 from .http import client_ip
@@ -25,8 +26,8 @@ from .relay import (
     CLOSE_RATE_LIMITED,
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
-    RELAYED_TYPES,
-    error_frame,
+    read_client_frame,
+    refusal,
 )
 from .service import Rendezvous, token_tag
 from .session import Role, SessionError, State
@@ -70,7 +71,7 @@ async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
         await svc.push_status(found)
         for text in svc.relay.take_held(token, role):
             await ws.send_str(text)
-        await _serve(svc, ws, token, role, config.ws_messages_per_second, config.ws_message_burst)
+        await _serve(svc, ws, token, role)
     finally:
         if svc.relay.detach(token, role, ws):
             svc.relay.forget_if_empty(token)
@@ -83,10 +84,10 @@ async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _serve(
-    svc: Rendezvous, ws: web.WebSocketResponse, token: str, role: Role, rate: float, burst: int
-) -> None:
-    bucket = TokenBucket(rate=rate, burst=burst)
+async def _serve(svc: Rendezvous, ws: web.WebSocketResponse, token: str, role: Role) -> None:
+    config = svc.config
+    bucket = TokenBucket(rate=config.ws_messages_per_second, burst=config.ws_message_burst)
+    max_bytes = config.ws_max_message_bytes
     async for msg in ws:
         if msg.type is WSMsgType.BINARY:
             await ws.close(
@@ -95,39 +96,26 @@ async def _serve(
             return
         if msg.type is not WSMsgType.TEXT:
             continue
-        try:
-            frame = json.loads(msg.data)
-        except ValueError:
-            await ws.send_str(error_frame("invalid_json", "Invalid message format: not JSON."))
+        got = read_client_frame(msg.data, max_bytes)
+        if isinstance(got, wire.Error):
+            await ws.send_str(got.encode())
             continue
-        if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-            await ws.send_str(
-                error_frame(
-                    "invalid_message",
-                    "Invalid message format: an object with a 'type' is expected.",
-                )
-            )
-            continue
-        kind = frame["type"]
-        if kind == "ping":
-            await ws.send_str(json.dumps({"type": "pong"}))
-            continue
-        if kind not in RELAYED_TYPES:
-            await ws.send_str(
-                error_frame(
-                    "unknown_type", f"Messages of type {kind[:40]!r} are not relayed.", frame
-                )
-            )
+        if isinstance(got.frame, wire.Ping):
+            await ws.send_str(wire.Pong().encode())
             continue
         if not bucket.take(time.monotonic()):
             await ws.send_str(
-                error_frame("rate_limited", "Too many messages; this one was not relayed.", frame)
+                refusal(
+                    "rate_limited", "Too many messages; this one was not relayed.", got.answering
+                ).encode()
             )
             continue
         problem = await svc.relay.forward(token, role, msg.data)
         if problem is not None:
             await ws.send_str(
-                error_frame(
-                    problem, "The peer is not connected and too much is waiting for it.", frame
-                )
+                refusal(
+                    problem,
+                    "The peer is not connected and too much is waiting for it.",
+                    got.answering,
+                ).encode()
             )

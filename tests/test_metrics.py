@@ -33,7 +33,7 @@ async def test_metrics_count_sessions_joins_limits_sockets_and_relays(
         rv.ws_connect(f"/api/ws/{token}/guest-identity") as guest,
     ):
         await host.receive()
-        await host.send_str(json.dumps({"type": "sealed"}))
+        await host.send_str(json.dumps({"type": "sealed", "box": "AAAA"}))
         while (await asyncio.wait_for(guest.receive(), 2)).json()["type"] != "sealed":
             pass
         response = await rv.get("/metrics")

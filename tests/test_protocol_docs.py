@@ -132,9 +132,7 @@ SAMPLE_STRINGS: dict[str, str] = {
 
 def values(cls: type[Any]) -> dict[str, Any]:
     hints = get_type_hints(cls, include_extras=True)
-    return {
-        f.name: sample(hints[f.name], f.metadata.get("text")) for f in dataclasses.fields(cls)
-    }
+    return {f.name: sample(hints[f.name], f.metadata.get("text")) for f in dataclasses.fields(cls)}
 
 
 def instance(cls: type[Frame]) -> Frame:

@@ -105,7 +105,7 @@ async def test_messages_for_an_absent_peer_are_held_until_it_connects(rv: Rendez
     async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host:
         await next_json(host)
         for n in range(3):  # the guest has not even joined yet
-            await host.send_str(json.dumps({"type": "pake", "n": n}))
+            await host.send_str(json.dumps({"type": "pake", "msg": "AAAA", "n": n}))
         await join(rv, token, GUEST)
         async with rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
             assert (await next_json(guest))["type"] == "session-status"
@@ -120,7 +120,7 @@ async def test_held_messages_are_bounded(make_rendezvous: MakeRendezvous) -> Non
     async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as host:
         await next_json(host)
         for n in range(3):
-            await host.send_str(json.dumps({"type": "pake", "id": f"m{n}"}))
+            await host.send_str(json.dumps({"type": "pake", "msg": "AAAA", "id": f"m{n}"}))
         error = await next_json(host)
         assert error["type"] == "error" and error["code"] == "peer_queue_full"
         assert error["in_reply_to"] == {"type": "pake", "id": "m2"}
@@ -142,8 +142,43 @@ async def test_bad_frames_get_errors_and_the_socket_stays_usable(rv: RendezvousC
         unknown = await next_of_type(host, "error")
         assert unknown["code"] == "unknown_type"
         assert unknown["in_reply_to"] == {"type": "message", "id": "7"}
-        await host.send_str(json.dumps({"type": "pake", "ok": True}))
+        await host.send_str(json.dumps({"type": "pake", "msg": "AAAA", "ok": True}))
         assert (await next_of_type(guest, "pake"))["ok"] is True
+
+
+async def test_malformed_frames_are_refused_with_errors_never_a_crash(
+    rv: RendezvousClient,
+) -> None:
+    token = await active_session(rv)
+    async with (
+        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
+        await next_of_type(host, "session-status")
+        await next_of_type(guest, "session-status")
+        refused = {
+            "[" * 20_000: "invalid_json",  # deep nesting, well inside the size cap
+            '{"type": "pake", "msg": ' + "[" * 20_000 + "]" * 20_000 + "}": "invalid_json",
+            '{"type": "pake", "msg": "\\ud800"}': "invalid_message",  # a lone surrogate
+            '{"type": "\\udc00", "id": "\\ud800"}': "unknown_type",
+            json.dumps({"type": "pake", "msg": 5}): "invalid_message",
+            json.dumps({"type": "pake"}): "invalid_message",
+            json.dumps({"type": "sealed", "box": ["b"], "id": "s1"}): "invalid_message",
+            json.dumps({"type": "webrtc-offer", "offer": "v=0"}): "invalid_message",
+            json.dumps({"type": "session-ended", "reason": "x", "ended_at": "y"}): "unknown_type",
+        }
+        for text, code in refused.items():
+            await host.send_str(text)
+            error = await next_of_type(host, "error")
+            assert error["code"] == code, text[:60]
+        assert error["in_reply_to"] == {"type": "session-ended"}
+        await host.send_str(json.dumps({"type": "sealed", "box": ["b"], "id": "s1"}))
+        assert (await next_of_type(host, "error"))["in_reply_to"] == {"type": "sealed", "id": "s1"}
+        await host.send_str('{"type": "\\udc00", "id": "\\ud800"}')
+        assert (await next_of_type(host, "error"))["in_reply_to"] == {}  # no echo of bad text
+        # None of it reached the peer; the socket still relays.
+        await host.send_str(json.dumps({"type": "pake", "msg": "AAAA"}))
+        assert await next_json(guest) == {"type": "pake", "msg": "AAAA"}
 
 
 async def test_binary_frames_close_with_1003(rv: RendezvousClient) -> None:
@@ -172,7 +207,8 @@ async def test_per_socket_rate_limit(make_rendezvous: MakeRendezvous) -> None:
     ):
         await next_of_type(host, "session-status")
         for n in range(4):
-            await host.send_str(json.dumps({"type": "webrtc-ice-candidate", "id": n}))
+            candidate = {"type": "webrtc-ice-candidate", "candidate": {}, "id": n}
+            await host.send_str(json.dumps(candidate))
         limited = await next_of_type(host, "error")
         assert limited["code"] == "rate_limited" and limited["in_reply_to"]["id"] == 3
         got = [(await next_of_type(guest, "webrtc-ice-candidate"))["id"] for _ in range(3)]
@@ -191,7 +227,7 @@ async def test_a_second_socket_of_the_same_identity_replaces_the_first(
         async with rv.ws_connect(f"/api/ws/{token}/{HOST}") as new:
             assert await closed_with(old) == 4002
             await next_of_type(new, "session-status")
-            await guest.send_str(json.dumps({"type": "pake", "to": "new"}))
+            await guest.send_str(json.dumps({"type": "pake", "msg": "AAAA", "to": "new"}))
             assert (await next_of_type(new, "pake"))["to"] == "new"
         assert service(rv).relay.open_sockets == 1
 
