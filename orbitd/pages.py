@@ -11,9 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from web import WEB_ROOT
-from web.i18n import catalog, negotiate
-from web.render import render
+from orbitcore.i18n import catalog, negotiate
+from orbitcore.ui import WEB_ROOT
 
 from .keys import CONFIG, IDENTITY
 from .preferences import PreferenceError, PreferencesStore
@@ -42,6 +41,8 @@ def page_handler(path: str) -> Callable[[web.Request], Coroutine[Any, Any, web.R
     template, page, script, sections = PAGES[path]
 
     async def handler(request: web.Request) -> web.Response:
+        from orbitcore.render import render  # jinja2 loads with the first page, not at start
+
         language = language_for(request)
         strings = catalog(language)
         html = render(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orbitcore.files import write_atomic
-from web.i18n import LANGUAGES
+from orbitcore.i18n import LANGUAGES
 
 FILE_NAME = "preferences.json"
 

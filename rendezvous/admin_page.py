@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from web import WEB_ROOT
-from web.i18n import LANGUAGES, catalog, negotiate
-from web.render import render
+from orbitcore.i18n import LANGUAGES, catalog, negotiate
+from orbitcore.render import render
+from orbitcore.ui import WEB_ROOT
 
 from .keys import ADMIN
 

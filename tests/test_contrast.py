@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from web import WEB_ROOT
+from orbitcore.ui import WEB_ROOT
 
 CSS = WEB_ROOT / "static" / "css"
 AA = 4.5

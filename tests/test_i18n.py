@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from orbitcore.i18n import LANGUAGES, catalog, lookup
+from orbitcore.ui import WEB_ROOT
 from orbitd.pages import PAGES
 from rendezvous import admin_page
-from web import WEB_ROOT
-from web.i18n import LANGUAGES, catalog, lookup
 
 I18N = WEB_ROOT / "i18n"
 TEMPLATES = WEB_ROOT / "templates"

@@ -16,10 +16,10 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from orbitcore.i18n import catalog
 from rendezvous.admin_page import CSP
 from rendezvous.passwords import hash_password
 from tests.processes import start_rendezvous
-from web.i18n import catalog
 
 # The `browser` fixture; its module is left for pytest to import (see test_ui_pages).
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
+from orbitcore.i18n import catalog
 from tests.processes import Daemon, Process, start_daemon, start_rendezvous
-from web.i18n import catalog
 
 # The `browser` fixture. Its module is imported by pytest itself (imported here first, it
 # could not be assert-rewritten); `shot` imports it late for the same reason.

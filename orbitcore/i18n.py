@@ -10,7 +10,7 @@ import json
 from functools import cache
 from typing import Any
 
-from . import WEB_ROOT
+from .ui import WEB_ROOT
 
 LANGUAGES = ("en", "sk")
 DEFAULT_LANGUAGE = "en"

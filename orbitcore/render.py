@@ -8,8 +8,8 @@ from typing import Any
 
 import jinja2
 
-from . import WEB_ROOT
 from .i18n import LANGUAGE_NAMES, LANGUAGES, catalog
+from .ui import WEB_ROOT
 
 
 @cache
