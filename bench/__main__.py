@@ -7,6 +7,8 @@ in the same run.
   python -m bench ui           the UI's page weight in Chromium, against a 100 kB budget
   python -m bench video        video through two daemons, against a transcoding relay
                                and Chromium direct
+  python -m bench lan          nearby daemons in network namespaces, against bare
+                               zeroconf (needs root; reported as not measured without)
 
 Each suite prints its table and writes bench/results/<suite>-<UTC time>.json.
 Missing a target is reported, not an error: the exit status is 0 whenever the
@@ -19,13 +21,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import report, suite_orbitd, suite_rendezvous, suite_ui, suite_video
+from . import report, suite_lan, suite_orbitd, suite_rendezvous, suite_ui, suite_video
 from .procs import raise_fd_limit
 from .runner import Suite, run_suite, say
 
 SUITES: dict[str, Suite] = {
     suite.name: suite
-    for suite in (suite_rendezvous.SUITE, suite_orbitd.SUITE, suite_ui.SUITE, suite_video.SUITE)
+    for suite in (
+        suite_rendezvous.SUITE,
+        suite_orbitd.SUITE,
+        suite_ui.SUITE,
+        suite_video.SUITE,
+        suite_lan.SUITE,
+    )
 }
 ALL = "all"
 

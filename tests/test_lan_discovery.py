@@ -4,8 +4,10 @@ The end-to-end tests run real daemons in network namespaces that the test
 builds and deletes (tests/netns.py); they need root and are skipped without
 it. Nothing is sent to the host's own interfaces: each daemon uses only its
 namespace's address, and a passive sniffer on the root namespace checks that
-no mDNS packet of the test shows up there. The other tests need no root and
-open nothing but loopback.
+no mDNS packet of the test shows up there. They check behaviour, with generous
+deadlines only: how fast discovery, kill -9 and restarts are noticed is measured
+by `make bench` (the lan suite). The other tests need no root and open nothing
+but loopback.
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ __all__ = ["mdns_sniffer", "netns_lan_fixture"]  # fixtures, used by name
 Client = TestClient[web.Request, web.Application]
 Peers = list[dict[str, Any]]
 SECRET = "lan-test-login-secret-" + "x" * 30
-DISCOVERY_BOUND = 3.0  # seconds; the aim is about one
-GONE_BOUND = 10.0
+GONE_WAIT = 30.0  # a deadline, not a bound: a killed peer goes within about 4 to 7 s
 
 
 def new_identity() -> Identity:
@@ -302,7 +303,6 @@ def watch(sniffer: MdnsSniffer, lan: NetnsLan, *markers: str) -> None:
 async def test_nearby_both_ways_kill9_restart_and_verified_before(
     netns_lan: NetnsLan, mdns_sniffer: MdnsSniffer, tmp_path: Path
 ) -> None:
-    loop = asyncio.get_running_loop()
     h1, h2 = netns_lan.hosts
     alice_name, bob_name = f"alice-{os.getpid()}", f"bob-{os.getpid()}"  # markers for the watch
     watch(mdns_sniffer, netns_lan, alice_name, bob_name)
@@ -313,17 +313,12 @@ async def test_nearby_both_ways_kill9_restart_and_verified_before(
     )
     daemons = [alice, bob]
     try:
-        started = loop.time()
         alice_fp, bob_fp = await fingerprint_of(alice), await fingerprint_of(bob)
         watch(mdns_sniffer, netns_lan, alice_fp, bob_fp)
-
-        async def sees(daemon: NsDaemon, fingerprint: str) -> float:
-            await daemon.nearby_until(lambda p: by_fp(p, fingerprint) is not None)
-            return loop.time() - started
-
-        took = await asyncio.gather(sees(alice, bob_fp), sees(bob, alice_fp))
-        print(f"\nLAN discovery, from both drivers logged in: {took[0]:.3f} s, {took[1]:.3f} s")
-        assert max(took) < DISCOVERY_BOUND
+        await asyncio.gather(
+            alice.nearby_until(lambda p: by_fp(p, bob_fp) is not None),
+            bob.nearby_until(lambda p: by_fp(p, alice_fp) is not None),
+        )
         status, nearby = await alice.call("GET", "/api/nearby")
         assert status == 200
         assert nearby["interfaces"] == [h1.address]  # zeroconf and the listener: this ns only
@@ -347,55 +342,37 @@ async def test_nearby_both_ways_kill9_restart_and_verified_before(
 
         # kill -9 of bob's daemon: zeroconf never says so; alice's hellos notice
         bob.kill9()
-        killed = loop.time()
-        await alice.nearby_until(lambda p: p == [], within=GONE_BOUND + 2)
-        gone = loop.time() - killed
-        print(f"LAN kill -9 noticed after {gone:.3f} s")
-        assert gone < GONE_BOUND
+        await alice.nearby_until(lambda p: p == [], within=GONE_WAIT)
         assert await asyncio.wait_for(bob.exited, 5) == -9
         await bob.stop()
 
         # bob comes back (same key, same name): listed again, verified before
         bob = await NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob", *names, bob_name)
         daemons.append(bob)
-        back = loop.time()
-        await alice.nearby_until(
-            lambda p: (by_fp(p, bob_fp) or {}).get("verified_before") is True, within=5
-        )
-        print(f"LAN restarted peer listed again after {loop.time() - back:.3f} s")
+        await alice.nearby_until(lambda p: (by_fp(p, bob_fp) or {}).get("verified_before") is True)
 
-        # alice restarts: bob sees her leave at once (goodbye); she still knows bob
-        stopping = loop.time()
+        # alice restarts: bob sees her leave (goodbye); she still knows bob
         await alice.stop()
-        await bob.nearby_until(lambda p: p == [], within=5)
-        print(f"LAN clean stop noticed after {loop.time() - stopping:.3f} s (includes the stop)")
+        await bob.nearby_until(lambda p: p == [])
         alice = await NsDaemon.start(
             h1, tmp_path / "alice", "--profile", "alice", *names, alice_name
         )
         daemons.append(alice)
         peers = await alice.nearby_until(
-            lambda p: (by_fp(p, bob_fp) or {}).get("verified_before") is True, within=5
+            lambda p: (by_fp(p, bob_fp) or {}).get("verified_before") is True
         )
         assert by_fp(peers, bob_fp)["flagged"] is False  # type: ignore[index]
     finally:
         await asyncio.gather(*(d.stop() for d in daemons))
     assert mdns_sniffer.leaks == []
     print(f"LAN root-namespace mDNS packets seen: {mdns_sniffer.mdns_packets}, ours: 0")
-    # From the daemons' logs: LAN presence started -> listed by the other daemon
+    # The daemons' logs say when LAN presence started and each listing (bob twice: he
+    # restarted); the bench reads its discovery times from these lines.
     alice_log, bob_log = tmp_path / "alice" / "alice.log", tmp_path / "bob" / "bob.log"
-    up_a, up_b = (
-        log_times(alice_log, "LAN presence started"),
-        log_times(bob_log, "LAN presence started"),
-    )
-    listed_b = log_times(alice_log, "LAN: nearby peer", fingerprint=bob_fp)
-    listed_a = log_times(bob_log, "LAN: nearby peer", fingerprint=alice_fp)
-    both_up = max(up_a[0], up_b[0])
-    print(
-        f"LAN discovery from the later daemon's start: alice lists bob after "
-        f"{listed_b[0] - both_up:.3f} s, bob lists alice after {listed_a[0] - both_up:.3f} s; "
-        f"restarted bob listed again {listed_b[1] - up_b[1]:.3f} s after its start"
-    )
-    assert listed_b[0] - both_up < DISCOVERY_BOUND and listed_a[0] - both_up < DISCOVERY_BOUND
+    assert len(log_times(alice_log, "LAN presence started")) == 2
+    assert len(log_times(bob_log, "LAN presence started")) == 2
+    assert len(log_times(alice_log, "LAN: nearby peer", fingerprint=bob_fp)) >= 2
+    assert log_times(bob_log, "LAN: nearby peer", fingerprint=alice_fp)
 
 
 async def test_spoofed_announcements_are_flagged(
