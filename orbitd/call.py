@@ -12,6 +12,11 @@ both sendrecv, for the whole session; a call only sets their tracks.
 A headless source (settings `video_source`, `audio_source`) takes the
 browser's place for its kind.
 
+Neither connection is owned here: the peer connection is `orbitd.peer.Peer`'s
+(`Call` sees it as a `CallPeer` and hears it as its `MediaEvents`), the media
+link is `orbitd.media.browser_link.BrowserLink`'s. `Call` registers no handler
+on either; it decides what goes where.
+
 Imported with the session (aiortc is heavy); `install_passthrough` is called here.
 """
 
@@ -22,30 +27,23 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
-from aiortc import (
-    MediaStreamTrack,
-    RTCPeerConnection,
-    RTCRtpReceiver,
-    RTCRtpSender,
-    RTCRtpTransceiver,
-    RTCSessionDescription,
-)
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 
 from . import call_state as calls
 from . import negotiation as neg
 from .chat import ChatError
 from .crypto import Seat
-from .ice import rtc_configuration
+from .media.browser_link import BrowserLink
 from .media.passthrough import (
     SenderTrack,
     drain,
     forwarded_track,
     install_passthrough,
     link_keyframe_requests,
-    prefer_codecs,
 )
+from .peer import MediaEvents
 from .settings import Config
 
 log = logging.getLogger("orbitd.call")
@@ -54,8 +52,24 @@ Emit = Callable[[dict[str, Any]], None]
 Step = Callable[[], Awaitable[None]]
 
 
-def _kind_of(transceiver: RTCRtpTransceiver) -> str:
-    return str(transceiver.kind)
+class CallPeer(Protocol):
+    """What a call uses of the peer connection (`orbitd.peer.Peer`)."""
+
+    def attach_media(self, events: MediaEvents | None) -> None: ...
+
+    def add_media(self) -> None: ...
+
+    def sender(self, kind: str) -> RTCRtpSender | None: ...
+
+    def set_outgoing(self, kind: str, track: MediaStreamTrack) -> None: ...
+
+    async def renegotiate_offer(self) -> str: ...
+
+    async def renegotiate_answer(self) -> str: ...
+
+    async def apply_remote_description(self, sdp: str, kind: str) -> None: ...
+
+    def path(self) -> str | None: ...
 
 
 class Call:
@@ -63,30 +77,27 @@ class Call:
         self,
         config: Config,
         seat: Seat,
-        pc: RTCPeerConnection,
+        peer: CallPeer,
         send_peer: Callable[[dict[str, Any]], None],
         emit: Emit,
     ) -> None:
         install_passthrough()
         self.config = config
         self.seat = seat
-        self.pc = pc
+        self.peer = peer
         self._send_peer = send_peer
         self._emit = emit
         self.control = calls.CallControl()
         self.negotiator = neg.Negotiator(seat, can_rollback=False, has_remote_description=True)
-        self.link: RTCPeerConnection | None = None  # the browser's media link
+        self.link: BrowserLink | None = None  # the browser's media link
         self._peer_receivers: dict[str, RTCRtpReceiver] = {}
-        self._link_receivers: dict[str, RTCRtpReceiver] = {}
         self._headless: dict[str, MediaStreamTrack] = {}
         self._outgoing: dict[str, SenderTrack] = {}  # the peer-facing senders' tracks
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
         self._worker = asyncio.ensure_future(self._work())
         self._timers: list[asyncio.TimerHandle] = []
         self._loop = asyncio.get_running_loop()
-        pc.on("track", self._peer_track)
-        pc.on("signalingstatechange", self._signaling_changed)
-        pc.on("iceconnectionstatechange", self._ice_changed)
+        peer.attach_media(self)
 
     # -- what the UI sees --------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -102,21 +113,7 @@ class Call:
 
     def path(self) -> str | None:
         """How the peer connection runs: loopback, LAN direct, Internet direct or relayed."""
-        try:  # aioice's nominated pair is private: read it defensively
-            ice = self.pc.sctp.transport.transport if self.pc.sctp else None
-            pair = ice._connection._nominated.get(1) if ice is not None else None
-        except AttributeError:
-            return None
-        if pair is None:
-            return None
-        local, remote = pair.local_candidate, pair.remote_candidate
-        if "relay" in (local.type, remote.type):
-            return "relayed"
-        if remote.host.startswith("127.") or remote.host == "::1":
-            return "loopback"
-        if local.type == "host" and remote.type in ("host", "prflx") and _private(remote.host):
-            return "lan-direct"
-        return "internet-direct"
+        return self.peer.path()
 
     def _publish(self) -> None:
         self._emit({"type": "call", "call": self.snapshot()})
@@ -219,19 +216,9 @@ class Call:
             self._feed(self.negotiator.handle(frame, now))
 
     # -- the peer connection -----------------------------------------------------------
-    def _transceivers(self) -> dict[str, RTCRtpTransceiver]:
-        found: dict[str, RTCRtpTransceiver] = {}
-        for transceiver in self.pc.getTransceivers():
-            found.setdefault(_kind_of(transceiver), transceiver)
-        return found
-
     async def _start_media(self) -> None:
         if self.seat is Seat.HOST:
-            present = self._transceivers()
-            for kind in KINDS:
-                if kind not in present:
-                    transceiver = self.pc.addTransceiver(kind, direction="sendrecv")
-                    prefer_codecs(transceiver)
+            self.peer.add_media()
         self._attach_headless()
         self._feed(self.negotiator.negotiation_needed(self._now()))
 
@@ -258,27 +245,24 @@ class Call:
 
     async def _create_offer(self) -> None:
         try:
-            await self.pc.setLocalDescription(await self.pc.createOffer())
+            sdp = await self.peer.renegotiate_offer()
         except Exception as exc:
             self._feed(self.negotiator.local_offer_failed(str(exc), self._now()))
             return
-        self._feed(self.negotiator.local_offer_created(self.pc.localDescription.sdp, self._now()))
+        self._feed(self.negotiator.local_offer_created(sdp, self._now()))
 
     async def _create_answer(self) -> None:
-        for transceiver in self.pc.getTransceivers():  # our side sends too
-            if _kind_of(transceiver) in KINDS:
-                transceiver.direction = "sendrecv"
-        self._attach_headless()
+        self._attach_headless()  # our side sends too
         try:
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            sdp = await self.peer.renegotiate_answer()
         except Exception as exc:
             self._feed(self.negotiator.local_answer_failed(str(exc), self._now()))
             return
-        self._feed(self.negotiator.local_answer_created(self.pc.localDescription.sdp, self._now()))
+        self._feed(self.negotiator.local_answer_created(sdp, self._now()))
 
     async def _apply_remote(self, kind: str, sdp: str) -> None:
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+            await self.peer.apply_remote_description(sdp, kind)
         except Exception as exc:
             self._feed(self.negotiator.remote_description_failed(str(exc), self._now()))
             return
@@ -294,20 +278,15 @@ class Call:
         ):
             self._feed(self.control.media_flowing(self._now()))
 
-    def _signaling_changed(self) -> None:
-        self._feed(self.negotiator.signaling_state_changed(self.pc.signalingState, self._now()))
+    # `MediaEvents`: what the peer connection tells the call
+    def signaling_changed(self, state: str) -> None:
+        self._feed(self.negotiator.signaling_state_changed(state, self._now()))
 
-    def _ice_changed(self) -> None:
-        self._feed(self.negotiator.ice_state_changed(self.pc.iceConnectionState, self._now()))
+    def ice_changed(self, state: str) -> None:
+        self._feed(self.negotiator.ice_state_changed(state, self._now()))
 
-    def _peer_track(self, track: MediaStreamTrack) -> None:
+    def peer_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
         """The other daemon's audio or video: to the browser if it is linked, else drained."""
-        receiver = next(
-            (t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track), None
-        )
-        if receiver is None:
-            drain(track)
-            return
         self._peer_receivers[track.kind] = receiver
         drain(track)  # read it always; forwarded copies subscribe to the same packets
         self._connect_incoming(track.kind)
@@ -321,67 +300,48 @@ class Call:
         if self.control.state not in calls.IN_CALL:
             raise ChatError(409, "no_call", "There is no call to send media to.")
         await self.close_link()
-        link = RTCPeerConnection(configuration=rtc_configuration(self.config))
-        self.link = link
-        link.on("track", lambda track: self._link_track(link, track))
-        # Chromium's <uuid>.local candidates cannot be resolved from this host and cost
-        # aioice a second each: drop them; its checks reach us and we learn its address.
-        lines = [
-            line
-            for line in sdp.split("\r\n")
-            if not (line.startswith("a=candidate:") and ".local " in line)
-        ]
+        link = self.link = BrowserLink(self.config, self._link_track)
         try:
-            await link.setRemoteDescription(
-                RTCSessionDescription(sdp="\r\n".join(lines), type="offer")
-            )
-            for transceiver in link.getTransceivers():
-                transceiver.direction = "sendrecv"
-                prefer_codecs(transceiver)
+            await link.accept_offer(sdp)
             for kind in KINDS:
                 self._connect_incoming(kind)
-            await link.setLocalDescription(await link.createAnswer())
+            answer = await link.answer()
         except Exception as exc:
             await self.close_link()
             raise ChatError(
                 422, "invalid_sdp", f"The media offer could not be used: {exc}"
             ) from None
-        return {"sdp": link.localDescription.sdp, "type": "answer"}
+        return {"sdp": answer, "type": "answer"}
 
-    def _link_track(self, link: RTCPeerConnection, track: MediaStreamTrack) -> None:
-        receiver = next(
-            (t.receiver for t in link.getTransceivers() if t.receiver.track is track), None
-        )
-        drain(track)
-        if receiver is None or link is not self.link:
-            return
-        self._link_receivers[track.kind] = receiver
-        self._connect_outgoing(track.kind)
+    def _link_track(self, link: BrowserLink, kind: str) -> None:
+        if link is self.link:
+            self._connect_outgoing(kind)
 
-    def _sender_track(self, kind: str) -> SenderTrack | None:
+    def _sender_track(self, kind: str) -> tuple[SenderTrack, RTCRtpSender] | None:
         """The peer-facing sender's track for `kind`, put in place once per session."""
-        transceiver = self._transceivers().get(kind)
-        if transceiver is None:
+        sender = self.peer.sender(kind)
+        if sender is None:
             return None
         track = self._outgoing.get(kind)
         if track is None:
             track = self._outgoing[kind] = SenderTrack(kind)
-        if transceiver.sender.track is not track:
-            transceiver.sender.replaceTrack(track)
-        return track
+        self.peer.set_outgoing(kind, track)
+        return track, sender
 
     def _connect_outgoing(self, kind: str) -> None:
         """Browser (or headless source) → peer; nothing while muted."""
-        track = self._sender_track(kind)
-        if track is None:
+        found = self._sender_track(kind)
+        if found is None:
             return
+        track, sender = found
+        receiver = self.link.receiver(kind) if self.link is not None else None
         if self.control.muted.get(kind):
             track.switch(None)
         elif kind in self._headless:
             track.switch(self._headless[kind])
-        elif (receiver := self._link_receivers.get(kind)) is not None:
+        elif receiver is not None:
             track.switch(forwarded_track(receiver))
-            link_keyframe_requests(self._transceivers()[kind].sender, receiver)
+            link_keyframe_requests(sender, receiver)
         else:
             track.switch(None)
 
@@ -390,14 +350,13 @@ class Call:
         receiver = self._peer_receivers.get(kind)
         if receiver is None or self.link is None:
             return
-        sender = _sender_of_kind(self.link, kind)
+        sender = self.link.sender(kind)
         if sender is not None and sender.track is None:
             sender.replaceTrack(forwarded_track(receiver))
             link_keyframe_requests(sender, receiver)
 
     async def close_link(self) -> None:
         link, self.link = self.link, None
-        self._link_receivers.clear()
         if link is not None:
             for kind in KINDS:
                 self._connect_outgoing(kind)  # the browser's media is gone: headless or nothing
@@ -412,20 +371,5 @@ class Call:
         await self.close_link()
         for track in [*self._headless.values(), *self._outgoing.values()]:
             track.stop()
+        self.peer.attach_media(None)
         self._worker.cancel()
-
-
-def _sender_of_kind(pc: RTCPeerConnection, kind: str) -> RTCRtpSender | None:
-    for transceiver in pc.getTransceivers():
-        if _kind_of(transceiver) == kind:
-            return transceiver.sender
-    return None
-
-
-def _private(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_private
-    except ValueError:
-        return host.endswith(".local")

@@ -219,7 +219,7 @@ class ChatSession:
         if self._connect_deadline is not None:
             self._connect_deadline.cancel()
         self.conversation = Conversation(out.keys, self.max_message_length)
-        self.call = Call(self.config, self.seat, self.peer.pc, self._send_peer, self._emit)
+        self.call = Call(self.config, self.seat, self.peer, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})
         if self.lan_peer is not None:

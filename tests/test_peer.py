@@ -1,0 +1,121 @@
+"""`orbitd.peer.Peer`, the one owner of the peer connection: two Peers in this process,
+on 127.0.0.1 only (the `ice_loopback` setting), connect and chat; both replace their
+connection, signal the new generation as the first and chat on it; nothing of the
+old connection reaches the session; the media transceivers come back with their tracks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aioice.ice
+import pytest
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
+
+from orbitd.media.passthrough import drain
+from orbitd.peer import Peer, PeerState
+from orbitd.settings import Config
+
+
+class Side:
+    """What a session sees of its Peer: chat messages, state changes, media events."""
+
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[str] = asyncio.Queue()
+        self.states: list[PeerState] = []
+        self.tracks: asyncio.Queue[str] = asyncio.Queue()
+        self.peer = Peer(Config(ice_loopback=True), self.messages.put_nowait, self.states.append)
+
+    def peer_track(self, track: MediaStreamTrack, receiver: RTCRtpReceiver) -> None:
+        drain(track)
+        self.tracks.put_nowait(track.kind)
+
+    def signaling_changed(self, state: str) -> None:
+        pass
+
+    def ice_changed(self, state: str) -> None:
+        pass
+
+
+@pytest.fixture
+async def sides(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Side, Side]]:
+    # `ice_loopback` patches aioice for the whole process: undone after the test.
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    host, guest = Side(), Side()
+    yield host, guest
+    await asyncio.gather(host.peer.close(), guest.peer.close())
+
+
+async def signal(host: Side, guest: Side) -> None:
+    """The first offer and answer, as the handshake carries them; until the chat is open."""
+    offer = await host.peer.create_offer()
+    answer = await guest.peer.accept_offer(offer)
+    await host.peer.accept_answer(answer)
+    async with asyncio.timeout(15):
+        await asyncio.gather(host.peer.wait_open(), guest.peer.wait_open())
+
+
+async def chat(host: Side, guest: Side, text: str) -> None:
+    host.peer.send(f"{text} from the host")
+    guest.peer.send(f"{text} from the guest")
+    async with asyncio.timeout(5):
+        assert await guest.messages.get() == f"{text} from the host"
+        assert await host.messages.get() == f"{text} from the guest"
+
+
+async def test_replace_makes_a_new_generation_that_chats_and_hides_the_old_one(
+    sides: tuple[Side, Side],
+) -> None:
+    host, guest = sides
+    await signal(host, guest)
+    await chat(host, guest, "hello")
+    first_fingerprint = guest.peer.presented_fingerprint()
+    # A message that arrives on the old connection while it closes (aiortc drops a
+    # channel's listeners once it is closed: this is the last moment one can come).
+    old_pc, old_channel = guest.peer._pc, guest.peer._channel
+    assert old_channel is not None
+    old_pc.on("signalingstatechange", lambda: old_channel.emit("message", "late, old"))
+
+    generations = await asyncio.gather(host.peer.replace(), guest.peer.replace())
+    assert tuple(generations) == (1, 1)
+    with pytest.raises(ConnectionError):
+        guest.peer.send("nowhere to go")  # the old channel is gone, the new not open yet
+
+    await signal(host, guest)
+    await chat(host, guest, "hello again")
+    assert guest.messages.empty() and host.messages.empty()
+    # The session heard no `closed` from the old connection: only the new one opening.
+    opened = [PeerState.CONNECTING, PeerState.OPEN]
+    assert host.states == guest.states == [*opened, PeerState.NEW, *opened]
+    second_fingerprint = guest.peer.presented_fingerprint()
+    assert second_fingerprint and second_fingerprint != first_fingerprint  # a new certificate
+
+
+async def test_replace_keeps_the_media_transceivers_and_their_tracks(
+    sides: tuple[Side, Side],
+) -> None:
+    host, guest = sides
+    await signal(host, guest)
+    guest.peer.attach_media(guest)
+    audio, video = AudioStreamTrack(), VideoStreamTrack()
+    host.peer.add_media()
+    host.peer.set_outgoing("audio", audio)
+    host.peer.set_outgoing("video", video)
+    assert guest.peer.sender("audio") is None  # the guest's come with the host's offer
+
+    await asyncio.gather(host.peer.replace(), guest.peer.replace())
+    assert [host.peer.sender(kind).track for kind in ("audio", "video")] == [audio, video]  # type: ignore[union-attr]
+    offer = await host.peer.create_offer()
+    assert "m=audio" in offer and "m=video" in offer
+    answer = await guest.peer.accept_offer(offer)
+    assert "a=sendrecv" in answer
+    await host.peer.accept_answer(answer)
+    async with asyncio.timeout(15):
+        await asyncio.gather(host.peer.wait_open(), guest.peer.wait_open())
+        kinds = {await guest.tracks.get(), await guest.tracks.get()}
+    assert kinds == {"audio", "video"}
+    assert guest.peer.sender("audio") is not None
+    assert host.peer.generation == guest.peer.generation == 1
+    audio.stop()
+    video.stop()
