@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from orbitcore.protocol import relay
+from orbitcore.protocol.frames import Frame, dispatch
+
 from .crypto import (
     Invite,
     Pake,
@@ -48,7 +51,7 @@ class Phase(StrEnum):
 
 @dataclass(frozen=True)
 class SendRelay:
-    frame: dict[str, Any]
+    frame: relay.Pake | relay.Sealed | relay.Abort
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class Handshake:
             return []
         out: list[Output] = []
         if tell_peer:
-            out.append(SendRelay({"type": "abort", "code": code}))
+            out.append(SendRelay(relay.Abort(code)))
         out += self._set_phase(Phase.FAILED)
         out.append(Failed(code, reason))
         return out
@@ -126,28 +129,23 @@ class Handshake:
     def _sealed(self, body: dict[str, Any]) -> SendRelay:
         assert self.keys is not None
         box = seal(self.keys.signal_send, json.dumps(body).encode(), self._aad)
-        return SendRelay({"type": "sealed", "box": box})
+        return SendRelay(relay.Sealed(box))
 
     # -- inputs --------------------------------------------------------------
     def start(self) -> list[Output]:
         """The first frame: our PAKE message (the relay holds it until the peer comes)."""
-        return [SendRelay({"type": "pake", "msg": b64(self._pake.outbound)})]
+        return [SendRelay(relay.Pake(b64(self._pake.outbound)))]
 
-    def handle(self, frame: dict[str, Any]) -> list[Output]:
+    def handle(self, frame: Frame) -> list[Output]:
+        """A relay frame from the peer: `pake`, `sealed` or `abort` (any other is refused)."""
         if self.phase is Phase.FAILED:
             return []
-        kind = frame.get("type")
-        if kind == "pake":
-            return self.handle_pake(frame)
-        if kind == "sealed":
-            return self.handle_sealed(frame)
-        if kind == "abort":
-            return self.handle_abort(frame)
-        return []
+        outputs: list[Output] = dispatch(self, frame)
+        return outputs
 
-    def handle_pake(self, frame: dict[str, Any]) -> list[Output]:
+    def handle_pake(self, frame: relay.Pake) -> list[Output]:
         try:
-            message = unb64(frame.get("msg"))
+            message = unb64(frame.msg)
         except ValueError:
             return self._fail(
                 "protocol_error", "The peer sent a malformed key exchange.", tell_peer=True
@@ -167,13 +165,13 @@ class Handshake:
             out.append(MakeOffer())
         return out
 
-    def handle_sealed(self, frame: dict[str, Any]) -> list[Output]:
+    def handle_sealed(self, frame: relay.Sealed) -> list[Output]:
         if self.keys is None:
             return self._fail(
                 "protocol_error", "A sealed message came before the key exchange.", tell_peer=True
             )
         try:
-            body = json.loads(open_box(self.keys.signal_recv, frame.get("box"), self._aad))
+            body = json.loads(open_box(self.keys.signal_recv, frame.box, self._aad))
         except (SealError, ValueError):
             return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
         if not isinstance(body, dict):
@@ -200,9 +198,8 @@ class Handshake:
             "protocol_error", "The peer sent an unexpected description.", tell_peer=True
         )
 
-    def handle_abort(self, frame: dict[str, Any]) -> list[Output]:
-        code = frame.get("code")
-        if code == "invite_mismatch":
+    def handle_abort(self, frame: relay.Abort) -> list[Output]:
+        if frame.code == "invite_mismatch":
             return self._fail("invite_mismatch", MISMATCH, tell_peer=False)
         return self._fail("peer_aborted", "The other side gave up the connection.", tell_peer=False)
 

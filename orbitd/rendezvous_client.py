@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,8 @@ from typing import Any
 import aiohttp
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol import relay
+from orbitcore.protocol.frames import Frame, ProtocolError
 
 log = logging.getLogger("orbitd.rendezvous")
 TIMEOUT = aiohttp.ClientTimeout(total=10)
@@ -73,7 +74,7 @@ class RendezvousClient:
         return result
 
     def signaling(
-        self, token: str, identity: str, on_frame: Callable[[dict[str, Any]], None]
+        self, token: str, identity: str, on_frame: Callable[[Frame], None]
     ) -> SignalingSocket:
         url = f"{self.base_url}/api/ws/{token}/{identity}".replace("http", "ws", 1)
         return SignalingSocket(self._http, url, on_frame)
@@ -89,11 +90,13 @@ FINAL_CLOSE_CODES = {1000, 4001, 4002, 4003, 4004}
 class SignalingSocket:
     """The seat's WebSocket, kept open (with backoff) until closed or told the session is over.
 
-    Frames sent while it is down wait in a short queue and go out on reconnect.
+    Frames sent while it is down wait in a short queue and go out on reconnect. Frames
+    received are read by the protocol's relay channel; one it refuses is logged as
+    `protocol_error` and dropped.
     """
 
     def __init__(
-        self, http: aiohttp.ClientSession, url: str, on_frame: Callable[[dict[str, Any]], None]
+        self, http: aiohttp.ClientSession, url: str, on_frame: Callable[[Frame], None]
     ) -> None:
         self._http, self._url, self._on_frame = http, url, on_frame
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -132,14 +135,16 @@ class SignalingSocket:
 
     def _deliver(self, text: str) -> None:
         try:
-            frame = json.loads(text)
-        except ValueError:
+            frame = relay.CHANNEL.parse(text)
+        except ProtocolError as exc:
+            log.warning(
+                "protocol_error", extra={"fields": {"channel": "relay", "type": exc.frame_type}}
+            )
             return
-        if isinstance(frame, dict):
-            self._on_frame(frame)
+        self._on_frame(frame)
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame)
+    async def send(self, frame: Frame) -> None:
+        text = frame.encode()
         ws = self._ws
         if ws is None or ws.closed:
             self._outbox.append(text)

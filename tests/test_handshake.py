@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
+from orbitcore.protocol import relay
 from orbitd.crypto import (
     NONCE_BYTES,
     Invite,
@@ -39,7 +37,7 @@ def kinds(outputs: list[Output]) -> list[str]:
     names = []
     for out in outputs:
         if isinstance(out, SendRelay):
-            names.append(f"send {out.frame['type']}")
+            names.append(f"send {out.frame.TYPE}")
         elif isinstance(out, PhaseChanged):
             names.append(f"phase {out.phase.value}")
         elif isinstance(out, Failed):
@@ -49,14 +47,14 @@ def kinds(outputs: list[Output]) -> list[str]:
     return names
 
 
-def frames(outputs: list[Output]) -> list[dict[str, Any]]:
+def frames(outputs: list[Output]) -> list[relay.Pake | relay.Sealed | relay.Abort]:
     return [o.frame for o in outputs if isinstance(o, SendRelay)]
 
 
 def deliver(to: Handshake, outputs: list[Output]) -> list[Output]:
     got: list[Output] = []
     for frame in frames(outputs):
-        got += to.handle(json.loads(json.dumps(frame)))  # as it would cross the wire
+        got += to.handle(relay.CHANNEL.parse(frame.encode()))  # as it would cross the wire
     return got
 
 
@@ -85,7 +83,7 @@ def test_same_secret_reaches_ready_with_equal_sas() -> None:
     ]
     offer = host.local_description(HOST_SDP)
     assert kinds(offer) == ["send sealed"]
-    assert HOST_SDP not in json.dumps(frames(offer))  # the relay sees only ciphertext
+    assert all(HOST_SDP not in f.encode() for f in frames(offer))  # the relay sees ciphertext
     g2 = deliver(guest, offer)
     assert g2 == [PhaseChanged(Phase.CONNECTING), MakeAnswer(HOST_SDP)]
     answer = guest.local_description(GUEST_SDP)
@@ -110,13 +108,14 @@ def test_wrong_secret_fails_on_both_sides_as_invite_mismatch() -> None:
     # Both derived keys, different ones: the guest's real sealed confirm, a box of full
     # length, does not open under the host's key.
     (box,) = frames(guest_confirm)
-    assert len(unb64(box["box"])) > NONCE_BYTES + 16
+    assert isinstance(box, relay.Sealed)
+    assert len(unb64(box.box)) > NONCE_BYTES + 16
     host_out = deliver(host, guest_confirm)
     assert kinds(host_out) == ["send abort", "phase failed", "failed invite_mismatch"]
     # The abort reaches the guest, which fails the same way without answering.
     guest_out = deliver(guest, host_out)
     assert kinds(guest_out) == ["phase failed", "failed invite_mismatch"]
-    assert host.handle({"type": "pake", "msg": "AAAA"}) == []  # failed stays failed
+    assert host.handle(relay.Pake("AAAA")) == []  # failed stays failed
 
 
 def test_wrong_secret_detected_from_the_confirm_itself() -> None:
@@ -138,9 +137,10 @@ def test_a_relay_that_changes_the_sealed_sdp_is_caught() -> None:
     offer = frames(host.local_description(HOST_SDP))[0]
     assert host.keys is not None
     # The relay cannot reseal without the key; flipping one byte breaks the box.
-    box = bytearray(offer["box"].encode())
+    assert isinstance(offer, relay.Sealed)
+    box = bytearray(offer.box.encode())
     box[20] = ord("A") if box[20] != ord("A") else ord("B")
-    out = guest.handle({"type": "sealed", "box": box.decode()})
+    out = guest.handle(relay.Sealed(box.decode()))
     assert kinds(out) == ["send abort", "phase failed", "failed invite_mismatch"]
 
 
@@ -154,7 +154,7 @@ def test_a_reflected_box_is_refused() -> None:
         b'{"kind": "confirm", "seat": "host"}',
         b"chatorbit/signal/" + TOKEN.encode(),
     )
-    assert kinds(host.handle({"type": "sealed", "box": own})) == [
+    assert kinds(host.handle(relay.Sealed(own))) == [
         "send abort",
         "phase failed",
         "failed invite_mismatch",

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import expect
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol import relay
+from orbitcore.protocol.frames import Frame
 from orbitcore.ratelimit import RateLimiter
 from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan import invitee as invitee_module
@@ -105,10 +107,13 @@ def test_codes_session_ids_rate_limits_and_nonces() -> None:
 
 
 def test_only_relay_frames_cross_the_link_and_the_status_is_local() -> None:
-    assert relay_frame('{"type": "pake", "msg": "x"}') == {"type": "pake", "msg": "x"}
+    assert relay_frame('{"type": "pake", "msg": "x"}') == relay.Pake("x")
     for text in (
         '{"type": "session-status", "status": {}}',  # only our own daemon makes these
-        '{"type": "session-ended", "reason": "timer_expired"}',
+        '{"type": "session-ended", "reason": "timer_expired", "ended_at": "now"}',
+        '{"type": "pake", "msg": 5}',
+        '{"type": "pake", "msg": "\\ud800"}',
+        "[" * 20_000,
         "[1]",
         "not json",
         json.dumps({"type": "sealed", "box": "x" * 70000}),
@@ -119,14 +124,14 @@ def test_only_relay_frames_cross_the_link_and_the_status_is_local() -> None:
     assert status["timer"]["ttl_minutes"] == 5 and status["timer"]["remaining_seconds"] == 299
 
 
-class Frames(list[dict[str, Any]]):
+class Frames(list[Frame]):
     """What a link delivered, awaitable by count."""
 
     def __init__(self) -> None:
         super().__init__()
         self.grew = asyncio.Event()
 
-    def add(self, frame: dict[str, Any]) -> None:
+    def add(self, frame: Frame) -> None:
         self.append(frame)
         self.grew.set()
 
@@ -168,22 +173,24 @@ async def test_the_link_carries_relay_frames_once_and_gives_up_on_silence(
         dialer = LanLink("ABCDEFGHJKLM", url=url, http=http)
         got_dialer = Frames()
         dialer.signaling("ABCDEFGHJKLM", "host", got_dialer.add)
-        await dialer.send({"type": "pake", "msg": "queued before the socket"})
+        await dialer.send(relay.Pake("queued before the socket"))
         dialer.start()
-        await served.send({"type": "pake", "msg": "from the invitee"})
-        await served.send({"type": "session-ended", "reason": "timer_expired"})  # dropped
-        await served.send({"type": "sealed", "box": "b"})
+        await served.send(relay.Pake("from the invitee"))
+        await served.send(relay.SessionEnded("timer_expired", "2026-01-20T10:00:00Z"))  # dropped
+        await served.send(relay.Sealed("b"))
         await got_served.until(1)
         await got_dialer.until(2)
-        assert got_served == [{"type": "pake", "msg": "queued before the socket"}]
-        assert [f["type"] for f in got_dialer] == ["pake", "sealed"]
+        assert got_served == [relay.Pake("queued before the socket")]
+        assert got_dialer == [relay.Pake("from the invitee"), relay.Sealed("b")]
 
         second = LanLink("ABCDEFGHJKLM", url=url, http=http)
         got_second = Frames()
         second.signaling("ABCDEFGHJKLM", "host", got_second.add)
         second.start()
         await got_second.until(1)
-        assert got_second == [{"type": "session-ended", "reason": "peer_aborted"}]
+        assert [(type(f), getattr(f, "reason", None)) for f in got_second] == [
+            (relay.SessionEnded, "peer_aborted")
+        ]
         for link in (dialer, served, second):
             await link.close()
 
@@ -193,7 +200,9 @@ async def test_the_link_carries_relay_frames_once_and_gives_up_on_silence(
         silent.signaling("ABCDEFGHJKLM", "host", got_silent.add)
         silent.start()
         await got_silent.until(1)
-        assert got_silent == [{"type": "session-ended", "reason": "connect_timeout"}]
+        assert [(type(f), getattr(f, "reason", None)) for f in got_silent] == [
+            (relay.SessionEnded, "connect_timeout")
+        ]
         await silent.close()
     await runner.cleanup()
 

@@ -308,7 +308,7 @@ class Invitee:
             self._emit({"type": "lan-request-withdrawn", "request_id": request.id, "reason": why})
         elif request.state is State.ACCEPTED and request.link and not request.link.attached:
             reason = "connect_timeout" if why == "expired" else "peer_aborted"
-            request.link.inject({"type": "session-ended", "reason": reason})
+            request.link.ended(reason)
 
     def _link_ended(self, link: LanLink) -> None:
         request = self.requests.get(link.session_id)

@@ -4,9 +4,9 @@
 `Signaling` socket at once). The inviter (host, the offerer) dials the invitee's LAN
 listener, `GET /lan/session/{id}` (a WebSocket); the invitee's link is handed that
 socket by the listener (`serve`). The socket carries exactly the relay frames
-`pake`, `sealed` and `abort`, as JSON text, and nothing else: the session status
-(a rendezvous would send it) is made locally (`lan_status`), and a frame of any
-other type from the wire is dropped.
+`pake`, `sealed` and `abort` (`orbitcore.protocol.relay`'s), and nothing else: the
+session status (a rendezvous would send it) is made locally (`lan_status`), and any
+other frame from the wire is refused (logged as `protocol_error`, dropped).
 
 One socket per session, once: the dialer does not redial a socket that was up, the
 listener takes no second one. Frames sent before the socket is up wait in a short
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -29,14 +28,16 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from orbitcore.protocol import relay
+from orbitcore.protocol.frames import Frame, ProtocolError
+
 log = logging.getLogger("orbitd.lan.link")
 
-RELAY_FRAMES = frozenset({"pake", "sealed", "abort"})
-FRAME_MAX_BYTES = 64 * 1024  # a sealed SDP is a few kB
+FRAME_MAX_BYTES = relay.MAX_BYTES  # a sealed SDP is a few kB
 FRAMES_MAX = 32  # the handshake needs four or five each way
 OUTBOX_MAX = 16
 FIRST_FRAME_SECONDS = 20.0
-OnFrame = Callable[[dict[str, Any]], None]
+OnFrame = Callable[[Frame], None]
 
 
 def _iso(moment: datetime) -> str:
@@ -67,15 +68,16 @@ def lan_status(
     }
 
 
-def relay_frame(text: str) -> dict[str, Any] | None:
-    """A relay frame read from the wire, or None for anything else."""
-    if len(text) > FRAME_MAX_BYTES:
-        return None
+def relay_frame(text: str) -> relay.Pake | relay.Sealed | relay.Abort | None:
+    """A handshake frame read from the wire, or None (logged) for anything else."""
     try:
-        frame = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(frame, dict) or frame.get("type") not in RELAY_FRAMES:
+        frame = relay.CHANNEL.parse(text)
+        if not isinstance(frame, relay.HANDSHAKE):
+            raise ProtocolError("Not a frame of the LAN link.", frame_type=frame.TYPE)
+    except ProtocolError as exc:
+        log.warning(
+            "protocol_error", extra={"fields": {"channel": "lan-link", "type": exc.frame_type}}
+        )
         return None
     return frame
 
@@ -132,10 +134,10 @@ class LanLink:
     def _silent(self) -> None:
         if self.received == 0:
             log.warning("LAN session: no signaling from the other daemon; given up")
-            self.inject({"type": "session-ended", "reason": "connect_timeout"})
+            self.ended("connect_timeout")
 
-    async def send(self, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame)
+    async def send(self, frame: Frame) -> None:
+        text = frame.encode()
         ws = self._ws
         if ws is None or ws.closed:
             if not self.attached and len(self._outbox) < OUTBOX_MAX:
@@ -162,11 +164,11 @@ class LanLink:
         if self._on_end is not None:
             self._on_end(self)
 
-    def inject(self, frame: dict[str, Any]) -> None:
-        """A local frame for the session (`session-ended` when the other side gave up
-        before its socket came)."""
+    def ended(self, reason: str) -> None:
+        """Tell the session it is over (made here, as a rendezvous would say it): the
+        other side gave up, or never came."""
         if self._on_frame is not None and not self.closed:
-            self._on_frame(frame)
+            self._on_frame(relay.SessionEnded(reason, _iso(datetime.now(UTC))))
 
     # -- the socket ------------------------------------------------------------------
     def claim(self) -> None:
@@ -197,7 +199,7 @@ class LanLink:
                     "LAN session: the other daemon refused the socket",
                     extra={"fields": {"status": exc.status}},
                 )
-                self.inject({"type": "session-ended", "reason": "peer_aborted"})
+                self.ended("peer_aborted")
                 return
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 log.info(
@@ -223,7 +225,6 @@ class LanLink:
                     break
                 frame = relay_frame(msg.data)
                 if frame is None:
-                    log.info("LAN session: a frame that is not a relay frame was dropped")
                     continue
                 if self._on_frame is not None and not self.closed:
                     self._on_frame(frame)
