@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from orbitcore.protocol import relay
+from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
+
 from .call import Call
 from .chat import ChatError, Conversation, Notify, Send
 from .crypto import Invite, Seat
@@ -36,7 +39,7 @@ from .settings import Config
 
 log = logging.getLogger("orbitd.session")
 Emit = Callable[[dict[str, Any]], None]
-OnFrame = Callable[[dict[str, Any]], None]
+OnFrame = Callable[[Frame], None]
 
 
 class Signaling(Protocol):
@@ -44,7 +47,7 @@ class Signaling(Protocol):
 
     def start(self) -> None: ...
 
-    async def send(self, frame: dict[str, Any]) -> None: ...
+    async def send(self, frame: Frame) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -54,12 +57,38 @@ class SignalingChannel(Protocol):
     rendezvous (`RendezvousClient`) or, on a LAN, the other daemon itself (`LanLink`).
 
     `on_frame` gets the relay frames (`pake`, `sealed`, `abort`) and the channel's own
-    `session-status` / `session-ended`; `end` burns the token for good.
+    `session-status` / `session-ended` (`orbitcore.protocol.relay`'s, already parsed);
+    `end` burns the token for good.
     """
 
     def signaling(self, token: str, identity: str, on_frame: OnFrame) -> Signaling: ...
 
     async def end(self, token: str, identity: str) -> None: ...
+
+
+class RelayFrames:
+    """A session's handler of each relay frame type its signaling channel delivers."""
+
+    def __init__(self, session: ChatSession) -> None:
+        self.session = session
+
+    def handle_session_status(self, frame: relay.SessionStatus) -> None:
+        self.session.status_changed(frame.status)
+
+    def handle_session_ended(self, frame: relay.SessionEnded) -> None:
+        self.session.ended_elsewhere(frame.reason)
+
+    def handle_error(self, frame: relay.Error) -> None:
+        log.warning("rendezvous error frame", extra={"fields": {"code": frame.code}})
+
+    def handle_pake(self, frame: relay.Pake) -> None:
+        self.session.handshake_frame(frame)
+
+    def handle_sealed(self, frame: relay.Sealed) -> None:
+        self.session.handshake_frame(frame)
+
+    def handle_abort(self, frame: relay.Abort) -> None:
+        self.session.handshake_frame(frame)
 
 
 class ChatSession:
@@ -94,6 +123,7 @@ class ChatSession:
         self.sas: str | None = None
         self.ended: dict[str, Any] | None = None
         self.peer_lost = False
+        self._relay_frames = RelayFrames(self)
         self._socket: Signaling = client.signaling(self.token, identity, self._relay_frame)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ends_at: float | None = None
@@ -150,20 +180,28 @@ class ChatSession:
         if not task.cancelled() and task.exception() is not None:
             log.error("session task failed", exc_info=task.exception())
 
-    def _relay_frame(self, frame: dict[str, Any]) -> None:
+    def _relay_frame(self, frame: Frame) -> None:
+        """A frame from the signaling channel, to its one handler (`RelayFrames`); one
+        that has none is logged as `protocol_error` and dropped."""
         if self.ended is not None:
             return
-        kind = frame.get("type")
-        if kind == "session-status" and isinstance(frame.get("status"), dict):
-            self._update_status(frame["status"])
-            self._publish()
-        elif kind == "session-ended":
-            reason = str(frame.get("reason") or "manually_ended")
-            self._spawn(self.end(reason, tell_peer=False, tell_rendezvous=False))
-        elif kind == "error":
-            log.warning("rendezvous error frame", extra={"fields": {"code": frame.get("code")}})
-        else:
-            self._spawn(self._run(self.handshake.handle(frame)))
+        try:
+            dispatch(self._relay_frames, frame)
+        except ProtocolError as exc:
+            log.warning(
+                "protocol_error", extra={"fields": {"channel": "relay", "type": exc.frame_type}}
+            )
+
+    def handshake_frame(self, frame: relay.Pake | relay.Sealed | relay.Abort) -> None:
+        self._spawn(self._run(self.handshake.handle(frame)))
+
+    def status_changed(self, status: dict[str, Any]) -> None:
+        self._update_status(status)
+        self._publish()
+
+    def ended_elsewhere(self, reason: str) -> None:
+        """The rendezvous (or a LAN link) says the session is over."""
+        self._spawn(self.end(reason, tell_peer=False, tell_rendezvous=False))
 
     def _update_status(self, status: dict[str, Any]) -> None:
         self.status = status
