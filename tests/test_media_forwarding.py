@@ -30,6 +30,13 @@ class _Items(MediaStreamTrack):
         await asyncio.Event().wait()
 
 
+async def turns(n: int = 5) -> None:
+    """A few turns of the event loop (no time passes): a task just started runs up to
+    where it waits."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 async def test_a_sender_track_outlives_its_sources() -> None:
     from orbitd.media.forwarding import SenderTrack
 
@@ -38,12 +45,12 @@ async def test_a_sender_track_outlives_its_sources() -> None:
     track.switch(_Items(["a1", "a2"]))  # the first call's media, which then ends
     assert [await recv(), await recv()] == ["a1", "a2"]
     waiting = asyncio.ensure_future(recv())  # no source now: it waits, it does not end
-    await asyncio.sleep(0.05)
+    await turns()
     assert not waiting.done()
     track.switch(_Items(["b1"], then_end=False))  # the next call
     assert await asyncio.wait_for(waiting, 1) == "b1"
     stuck = asyncio.ensure_future(recv())  # waiting on a source that has nothing...
-    await asyncio.sleep(0.05)
+    await turns()
     track.switch(_Items(["c1"]))  # ...is switched away from mid-read
     assert await asyncio.wait_for(stuck, 1) == "c1"
     track.stop()

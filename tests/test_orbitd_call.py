@@ -92,6 +92,16 @@ async def frames_arrive(counters: list[int], at_least: int = 20) -> None:
             await asyncio.sleep(0.1)
 
 
+async def frames_stop(counters: list[int], quiet: float = 0.3) -> None:
+    """Until no frame has come for `quiet` seconds (the frames in flight are in)."""
+    async with asyncio.timeout(15):
+        while True:
+            before = len(counters)
+            await asyncio.sleep(quiet)  # the reader task appends; see if it still does
+            if len(counters) == before:
+                return
+
+
 async def test_call_accept_media_flows_then_hang_up_and_call_again(
     pair: tuple[Daemon, Daemon],
 ) -> None:
@@ -114,10 +124,10 @@ async def test_call_accept_media_flows_then_hang_up_and_call_again(
     assert (muted["kind"], muted["muted"]) == ("video", True)
     status, state = await bob.call("GET", "/api/state")
     assert state["session"]["call"]["peer_muted"] == {"audio": False, "video": True}
-    await asyncio.sleep(0.5)
+    await frames_stop(counters)  # muted: the picture stops...
     before = len(counters)
-    await asyncio.sleep(0.5)
-    assert len(counters) - before <= 2  # muted: the picture stops
+    await asyncio.sleep(0.5)  # ...and stays stopped: an absence is only seen over a while
+    assert len(counters) - before <= 2
     await alice.call("POST", "/api/call/mute", {"kind": "video", "muted": False})
     await frames_arrive(counters, before + 20)  # and comes back
 

@@ -127,13 +127,21 @@ async def test_the_countdown_ends_the_session(pair: tuple[Daemon, Daemon]) -> No
     assert state["session"]["phase"] == "ended" and state["session"]["messages"] == []
 
 
+async def logged(daemon: Daemon, text: str) -> None:
+    """Until the daemon's log has `text` (a poll: no event says it)."""
+    async with asyncio.timeout(15):
+        while text not in daemon.process.log_path.read_text():  # noqa: ASYNC110 - a file
+            await asyncio.sleep(0.05)
+
+
 async def test_chat_goes_on_when_the_rendezvous_dies(
     pair: tuple[Daemon, Daemon], rendezvous: tuple[Process, str]
 ) -> None:
     alice, bob = pair
     await connect(alice, bob)
     await rendezvous[0].stop()
-    await asyncio.sleep(0.5)
+    for daemon in (alice, bob):  # both noticed: a reconnect to the rendezvous failed
+        await logged(daemon, "signaling socket down")
     status, sent = await alice.call("POST", "/api/messages", {"text": "still here?"})
     assert status == 201
     assert (await bob.event("message"))["message"]["text"] == "still here?"

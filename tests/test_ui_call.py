@@ -13,9 +13,10 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, Response, expect
+from playwright.async_api import Browser, Locator, Page, Request, Response, expect
 
 from tests.browser import call_browser, open_ui, screenshot
 from tests.processes import Daemon, start_daemon, start_rendezvous
@@ -263,12 +264,20 @@ async def test_both_call_at_once_a_refused_camera_and_the_session_end(
         Promise.reject(new DOMException("Permission denied", "NotAllowedError"));
     }"""
     )
+    posted: list[str] = []
+
+    def on_request(request: Request) -> None:
+        if request.method == "POST":
+            posted.append(urlsplit(request.url).path)
+
+    bob.on("request", on_request)
     await bob.get_by_role("button", name="Start a video call").click()
     await expect(bob.locator("#call-error")).to_contain_text(
         "Your browser blocked the camera and microphone for this page."
     )
     await expect(panel(bob)).to_have_attribute("data-state", "idle")
-    await alice.wait_for_timeout(300)
+    bob.remove_listener("request", on_request)
+    assert "/api/call" not in posted, posted  # never asked its daemon to ring Alice
     await expect(panel(alice)).to_have_attribute("data-state", "idle")
     await bob.evaluate("() => { navigator.mediaDevices.getUserMedia = window.realGetUserMedia; }")
 
