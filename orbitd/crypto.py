@@ -5,6 +5,9 @@ users' hands. SPAKE2 on S (identities bound to T and the seat) gives both
 daemons the same key only if both used the same S; HKDF turns it into one
 AES-256-GCM key per purpose and direction, so nothing sealed one way can be
 replayed the other way.
+
+`cryptography` and `spake2` are imported by the functions that use them: an
+idle daemon reads invites and seats but loads neither until a session starts.
 """
 
 from __future__ import annotations
@@ -16,13 +19,6 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from spake2 import SPAKE2_A, SPAKE2_B
-from spake2.spake2 import SPAKEError
 
 from orbitcore.errors import Refusal
 
@@ -103,6 +99,9 @@ class SessionKeys:
 
 
 def _hkdf(key: bytes, salt: bytes, label: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=salt, info=b"chatorbit/v1/" + label.encode()
     ).derive(key)
@@ -133,10 +132,14 @@ class Pake:
         password = invite.secret.encode()
         self.seat = seat
         self.token = invite.token
+        from spake2 import SPAKE2_A, SPAKE2_B
+
         self._spake = SPAKE2_A(password, **ids) if seat is Seat.HOST else SPAKE2_B(password, **ids)
         self.outbound = self._spake.start()
 
     def finish(self, inbound: bytes) -> SessionKeys:
+        from spake2.spake2 import SPAKEError
+
         try:
             shared = self._spake.finish(inbound)
         except (SPAKEError, ValueError) as exc:
@@ -145,11 +148,16 @@ class Pake:
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> str:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     nonce = os.urandom(NONCE_BYTES)
     return b64(nonce + AESGCM(key).encrypt(nonce, plaintext, aad))
 
 
 def open_box(key: bytes, box: object, aad: bytes) -> bytes:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     try:
         raw = unb64(box)
     except ValueError:

@@ -4,6 +4,10 @@ Both live in the profile's data directory (mode 0700) as files of mode 0600,
 made on first start and read on every later one. A file is written whole under
 a temporary name and then hard-linked into place, so it never exists half
 written or with a wider mode, and two daemons starting at once keep one key.
+
+Only LAN mode signs with the identity key, so reading it does not load
+`cryptography` (about 10 MiB of an idle daemon): `ed25519` reads the file and
+derives the public key; `Identity.private_key` loads the library on first use.
 """
 
 from __future__ import annotations
@@ -13,12 +17,16 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from typing import TYPE_CHECKING
 
 from orbitcore.files import write_atomic
+
+from . import ed25519
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 IDENTITY_FILE = "identity.key"
 UI_SECRET_FILE = "ui-secret"  # noqa: S105 (a file name, not a secret)
@@ -33,15 +41,39 @@ class IdentityError(RuntimeError):
 class Identity:
     """This daemon's identity: the Ed25519 key pair and its fingerprint."""
 
-    private_key: Ed25519PrivateKey = field(repr=False, compare=False)
+    seed: bytes = field(repr=False, compare=False)
+    """The private key, raw (32 bytes)."""
     public_key: bytes  # raw, 32 bytes
 
     @classmethod
+    def from_seed(cls, seed: bytes) -> Identity:
+        return cls(seed=seed, public_key=ed25519.public_key(seed))
+
+    @classmethod
     def from_private_key(cls, key: Ed25519PrivateKey) -> Identity:
+        from cryptography.hazmat.primitives import serialization
+
+        seed = key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        return cls.from_seed(seed)
+
+    @cached_property
+    def private_key(self) -> Ed25519PrivateKey:
+        """The key as `cryptography`'s object, which loads the library (on the first
+        signature: LAN mode). Its public key must be the one `ed25519` derived."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.from_private_bytes(self.seed)
         raw = key.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        return cls(private_key=key, public_key=raw)
+        if raw != self.public_key:
+            raise IdentityError("the identity's public key does not match its private key")
+        return key
 
     @property
     def fingerprint(self) -> str:
@@ -56,6 +88,19 @@ class Identity:
 
     def sign(self, data: bytes) -> bytes:
         return self.private_key.sign(data)
+
+
+def signature_valid(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether `signature` is `public_key`'s Ed25519 signature of `message` (a key that
+    is not 32 bytes, or any other malformed input, is simply not valid)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
 
 
 def ensure_data_dir(path: Path) -> Path:
@@ -94,12 +139,14 @@ def _load_or_create(data_dir: Path, name: str, make: bytes) -> bytes:
 
 def load_or_create_identity(data_dir: Path) -> Identity:
     """The identity in `data_dir/identity.key` (PEM PKCS8), made on first use."""
-    fresh = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    fresh = ed25519.seed_to_pem(ed25519.new_seed())
     pem = _load_or_create(data_dir, IDENTITY_FILE, fresh)
+    seed = ed25519.pem_to_seed(pem)
+    if seed is not None:  # the form this daemon writes: read without `cryptography`
+        return Identity.from_seed(seed)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError) as exc:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 
-import segno
 from aiohttp import web
 
 from .api import MANAGER
@@ -40,6 +39,8 @@ def join_link(invite: str) -> str:
 
 def qr_svg(text: str) -> bytes:
     """A QR code of `text` as a small, scalable SVG (its size comes from the page)."""
+    import segno  # loaded by the first invite drawn, not by an idle daemon
+
     buffer = io.BytesIO()
     segno.make(text, error="m", micro=False).save(
         buffer,

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ..identity import Identity
+from ..identity import Identity, signature_valid
 
 PROTOCOL_VERSION = "1"
 HELLO_PATH = "/lan/hello"
@@ -76,10 +74,7 @@ def check_hello(
         return "no public key or signature"
     if hashlib.sha256(public_key).hexdigest() != fingerprint:
         return "the key is not the announced fingerprint"
-    try:
-        key = Ed25519PublicKey.from_public_bytes(public_key)
-        key.verify(signature, hello_message(nonce, name, fingerprint, address))
-    except (ValueError, InvalidSignature):
+    if not signature_valid(public_key, signature, hello_message(nonce, name, fingerprint, address)):
         if answer.get("name") != name:
             return "the name is not the announced name"
         if answer.get("address") != address:

@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from orbitcore.errors import Refusal
 from orbitcore.ratelimit import RateLimiter
 
 from ..crypto import Invite, Seat
-from ..identity import Identity
+from ..identity import Identity, signature_valid
 from .invites import (
     INVITES_PER_MINUTE,
     LIMITED_ADDRESSES_MAX,
@@ -234,10 +231,11 @@ class Invitee:
         request = self._request(request_id, address)
         try:
             raw = bytes.fromhex(signature) if isinstance(signature, str) else b""
-            key = Ed25519PublicKey.from_public_bytes(request.invite.public_key)
-            key.verify(raw, withdraw_message(request_id, self.identity.fingerprint))
-        except (ValueError, InvalidSignature):
-            raise Refusal(403, "bad_signature", "The signature does not match.") from None
+        except ValueError:
+            raw = b""
+        message = withdraw_message(request_id, self.identity.fingerprint)
+        if not signature_valid(request.invite.public_key, raw, message):
+            raise Refusal(403, "bad_signature", "The signature does not match.")
         self._give_up(request, "withdrawn")
 
     def socket_link(self, request_id: str, address: str) -> LanLink:

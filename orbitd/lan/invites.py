@@ -25,12 +25,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from orbitcore.errors import Refusal
 
-from ..identity import Identity
+from ..identity import Identity, signature_valid
 from .peers import FINGERPRINT
 
 INVITE_CONTEXT = "chatorbit-lan-invite/1"
@@ -151,9 +148,7 @@ class SignedInvite:
             ttl_minutes=self.ttl_minutes,
             max_message_length=self.max_message_length,
         )
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(self.signature, message)
-        except (ValueError, InvalidSignature):
+        if not signature_valid(self.public_key, self.signature, message):
             return Refusal(403, "bad_signature", "The signature does not match the invite.")
         return None
 
