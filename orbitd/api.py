@@ -80,6 +80,10 @@ def _call(request: web.Request) -> Call:
     session = request.app[MANAGER].current()
     if session.call is None or session.ended is not None:
         raise ChatError(409, "not_connected", "Calls need a connected session.")
+    if not session.has_feature("calls"):
+        raise ChatError(
+            409, "feature_unavailable", "The other person's ChatOrbit does not offer calls."
+        )
     return session.call
 
 

@@ -31,6 +31,9 @@ from typing import Any, Protocol
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 
+from orbitcore.protocol.frames import Frame
+from orbitcore.protocol.peer import CallFrame, RtcFrame
+
 from . import call_state as calls
 from . import negotiation as neg
 from .chat import ChatError
@@ -78,7 +81,7 @@ class Call:
         config: Config,
         seat: Seat,
         peer: CallPeer,
-        send_peer: Callable[[dict[str, Any]], None],
+        send_peer: Callable[[Frame], None],
         emit: Emit,
     ) -> None:
         install_passthrough()
@@ -207,10 +210,10 @@ class Call:
             raise ChatError(422, "invalid_muted", "muted must be true or false.")
         return self._act(self.control.mute(str(kind), muted, self._now()))
 
-    def handle(self, frame: dict[str, Any]) -> None:
-        """A call-* or rtc-* frame from the peer."""
+    def handle(self, frame: CallFrame | RtcFrame) -> None:
+        """A call or renegotiation frame from the peer (read and checked already)."""
         now = self._now()
-        if str(frame.get("type", "")).startswith("call-"):
+        if isinstance(frame, CallFrame):
             self._feed(self.control.handle(frame, now))
         else:
             self._feed(self.negotiator.handle(frame, now))

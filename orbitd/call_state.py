@@ -11,12 +11,8 @@ the peer's frames (`handle`, one `handle_<type>` each), what the media layer
 reports (`media_flowing`), the session ending (`ended`) and the clock
 (`tick`); every one takes `now` (monotonic seconds). Outputs are instructions.
 
-Frames (JSON on the data channel, beside the chat's):
-  {"type": "call-invite", "call_id"}
-  {"type": "call-accept", "call_id"}
-  {"type": "call-decline", "call_id", "reason"}        "declined" | "busy"
-  {"type": "call-hangup", "call_id", "reason"}         "hung_up" | "no_answer" | "media_failed"
-  {"type": "call-mute", "call_id", "kind", "muted"}    "audio" | "video", true | false
+Frames: `orbitcore.protocol.peer`'s `CallFrame`s (`call-invite`, `call-accept`,
+`call-decline`, `call-hangup`, `call-mute`), read and checked before they come here.
 `call_id` is 128 random bits as 32 lowercase hex digits, new for every call;
 every frame names the call it is about, so a stale one is recognised.
 
@@ -40,12 +36,21 @@ is sent back, so two confused peers cannot bounce errors between them.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
+
+from orbitcore.protocol.frames import dispatch
+from orbitcore.protocol.peer import (
+    CallAccept,
+    CallDecline,
+    CallFrame,
+    CallHangup,
+    CallInvite,
+    CallMute,
+)
 
 log = logging.getLogger("orbitd.call")
 
@@ -53,7 +58,6 @@ RING_TIMEOUT = 45.0
 RING_GRACE = 5.0  # the ringing side waits this much longer than the caller
 CONNECT_TIMEOUT = 30.0
 KINDS = ("audio", "video")
-CALL_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
 def new_call_id() -> str:
@@ -69,11 +73,12 @@ class CallState(StrEnum):
 
 
 IN_CALL = (CallState.CONNECTING, CallState.ACTIVE)
+AboutACall = CallInvite | CallAccept | CallDecline | CallHangup | CallMute
 
 
 @dataclass(frozen=True)
 class SendToPeer:
-    frame: dict[str, Any]
+    frame: CallFrame
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ class ScheduleTick:
 class CallError:
     code: str
     message: str
-    answering: dict[str, Any]  # the frame, or {"action": ...}, this answers
+    answering: CallFrame | dict[str, Any]  # the frame, or {"action": ...}, this answers
 
 
 @dataclass(frozen=True)
@@ -158,8 +163,9 @@ class CallControl:
         self._deadline = at
         return [ScheduleTick(at)]
 
-    def _frame(self, frame_type: str, /, **fields: Any) -> SendToPeer:
-        return SendToPeer({"type": frame_type, "call_id": self.call_id, **fields})
+    def _id(self) -> str:
+        assert self.call_id is not None
+        return self.call_id
 
     def _connect(self, now: float) -> list[Output]:
         """The call is accepted (by either side): start our media."""
@@ -185,21 +191,20 @@ class CallControl:
         return out
 
     @staticmethod
-    def _refuse(code: str, message: str, answering: dict[str, Any]) -> list[Output]:
+    def _refuse(code: str, message: str, answering: CallFrame | dict[str, Any]) -> list[Output]:
         log.info("call: %s", message)
         return [CallError(code, message, answering)]
 
-    def _unknown(self, frame: dict[str, Any]) -> list[Output]:
-        kind = str(frame.get("type"))
+    def _unknown(self, frame: AboutACall) -> list[Output]:
         return self._refuse(
             "unknown_call",
-            f"A {kind} for call {frame.get('call_id')!r}, which is not the call here "
+            f"A {frame.TYPE} for call {frame.call_id!r}, which is not the call here "
             f"(state {self.state.value}).",
             frame,
         )
 
-    def _ours(self, frame: dict[str, Any]) -> bool:
-        return self.call_id is not None and frame.get("call_id") == self.call_id
+    def _ours(self, frame: AboutACall) -> bool:
+        return self.call_id is not None and frame.call_id == self.call_id
 
     # -- the user ----------------------------------------------------------------------
     def call(self, now: float) -> list[Output]:
@@ -212,7 +217,7 @@ class CallControl:
             )
         self.call_id = self._new_id()
         return [
-            self._frame("call-invite"),
+            SendToPeer(CallInvite(self.call_id)),
             *self._set_state(CallState.OUTGOING),
             *self._arm(now + self.ring_timeout),
         ]
@@ -220,50 +225,40 @@ class CallControl:
     def accept(self, now: float) -> list[Output]:
         if self.state is not CallState.INCOMING:
             return self._refuse("no_incoming_call", "No call is ringing.", {"action": "accept"})
-        return [self._frame("call-accept"), *self._connect(now)]
+        return [SendToPeer(CallAccept(self._id())), *self._connect(now)]
 
     def decline(self, now: float) -> list[Output]:
         if self.state is not CallState.INCOMING:
             return self._refuse("no_incoming_call", "No call is ringing.", {"action": "decline"})
-        return self._end("declined", tell=self._frame("call-decline", reason="declined"))
+        return self._end("declined", tell=SendToPeer(CallDecline(self._id(), "declined")))
 
     def hang_up(self, now: float) -> list[Output]:
         if self.state is CallState.IDLE:
             return self._refuse("no_call", "There is no call to hang up.", {"action": "hang_up"})
         if self.state is CallState.INCOMING:
             return self.decline(now)
-        return self._end("hung_up", tell=self._frame("call-hangup", reason="hung_up"))
+        return self._end("hung_up", tell=SendToPeer(CallHangup(self._id(), "hung_up")))
 
     def mute(self, kind: str, on: bool, now: float) -> list[Output]:
         action = {"action": "mute", "kind": kind, "muted": on}
-        if kind not in KINDS:
+        if kind != "audio" and kind != "video":
             return self._refuse("bad_kind", f"Cannot mute {kind!r}.", action)
         if self.state not in IN_CALL:
             return self._refuse("no_call", "There is no call to mute.", action)
         if self.muted[kind] is on:
             return []
         self.muted[kind] = on
-        return [SetMuted(kind, on), self._frame("call-mute", kind=kind, muted=on)]
+        media: Literal["audio", "video"] = "audio" if kind == "audio" else "video"
+        return [SetMuted(kind, on), SendToPeer(CallMute(self._id(), media, on))]
 
     # -- the peer ----------------------------------------------------------------------
-    def handle(self, frame: dict[str, Any], now: float) -> list[Output]:
-        kind = frame.get("type")
-        handler = {
-            "call-invite": self.handle_invite,
-            "call-accept": self.handle_accept,
-            "call-decline": self.handle_decline,
-            "call-hangup": self.handle_hangup,
-            "call-mute": self.handle_mute,
-        }.get(kind if isinstance(kind, str) else "")
-        if handler is None:
-            return []
-        call_id = frame.get("call_id")
-        if not isinstance(call_id, str) or not CALL_ID_RE.match(call_id):
-            return self._refuse("malformed", f"A {kind} without a valid call_id.", frame)
-        return handler(frame, now)
+    def handle(self, frame: CallFrame, now: float) -> list[Output]:
+        """One call frame from the peer, to its `handle_<type>`."""
+        outputs: list[Output] = dispatch(self, frame, now)
+        return outputs
 
-    def handle_invite(self, frame: dict[str, Any], now: float) -> list[Output]:
-        theirs = str(frame["call_id"])
+    def handle_call_invite(self, frame: CallInvite, now: float) -> list[Output]:
+        theirs = frame.call_id
         if self.state is CallState.IDLE:
             self.call_id = theirs
             return [
@@ -278,13 +273,13 @@ class CallControl:
                 return []
             log.info("call: both called; theirs (the lower id) wins, accepting it")
             self.call_id = theirs
-            return [self._frame("call-accept"), *self._connect(now)]
+            return [SendToPeer(CallAccept(theirs)), *self._connect(now)]
         if theirs == self.call_id:
             return []  # already ringing or in this very call
         log.info("call: an invite while busy, declined")
-        return [SendToPeer({"type": "call-decline", "call_id": theirs, "reason": "busy"})]
+        return [SendToPeer(CallDecline(theirs, "busy"))]
 
-    def handle_accept(self, frame: dict[str, Any], now: float) -> list[Output]:
+    def handle_call_accept(self, frame: CallAccept, now: float) -> list[Output]:
         if not self._ours(frame):
             return self._unknown(frame)
         if self.state is CallState.OUTGOING:
@@ -293,15 +288,15 @@ class CallControl:
             return []  # both accepted the same call (equal ids)
         return self._unknown(frame)
 
-    def handle_decline(self, frame: dict[str, Any], now: float) -> list[Output]:
+    def handle_call_decline(self, frame: CallDecline, now: float) -> list[Output]:
         if not self._ours(frame) or self.state is not CallState.OUTGOING:
             return self._unknown(frame)
-        return self._end("busy" if frame.get("reason") == "busy" else "peer_declined")
+        return self._end("busy" if frame.reason == "busy" else "peer_declined")
 
-    def handle_hangup(self, frame: dict[str, Any], now: float) -> list[Output]:
+    def handle_call_hangup(self, frame: CallHangup, now: float) -> list[Output]:
         if not self._ours(frame):
             return self._unknown(frame)
-        if frame.get("reason") == "no_answer":
+        if frame.reason == "no_answer":
             reason = "no_answer"
         elif self.state is CallState.INCOMING:
             reason = "peer_cancelled"
@@ -309,13 +304,10 @@ class CallControl:
             reason = "peer_hung_up"
         return self._end(reason)
 
-    def handle_mute(self, frame: dict[str, Any], now: float) -> list[Output]:
+    def handle_call_mute(self, frame: CallMute, now: float) -> list[Output]:
         if not self._ours(frame) or self.state not in IN_CALL:
             return self._unknown(frame)
-        kind, muted = frame.get("kind"), frame.get("muted")
-        if kind not in KINDS or not isinstance(muted, bool):
-            return self._refuse("malformed", "A call-mute without a kind and a state.", frame)
-        assert isinstance(kind, str)
+        kind, muted = frame.kind, frame.muted
         if self.peer_muted[kind] is muted:
             return []
         self.peer_muted[kind] = muted
@@ -343,9 +335,11 @@ class CallControl:
         if self._deadline is None or now < self._deadline:
             return []
         if self.state is CallState.OUTGOING:
-            return self._end("no_answer", tell=self._frame("call-hangup", reason="no_answer"))
+            return self._end("no_answer", tell=SendToPeer(CallHangup(self._id(), "no_answer")))
         if self.state is CallState.INCOMING:
             return self._end("no_answer")
         if self.state is CallState.CONNECTING:
-            return self._end("media_failed", tell=self._frame("call-hangup", reason="media_failed"))
+            return self._end(
+                "media_failed", tell=SendToPeer(CallHangup(self._id(), "media_failed"))
+            )
         return []

@@ -1,24 +1,21 @@
 """The conversation, in memory only, with no I/O: the seed's envelope on the data channel.
 
-Wire frames (JSON text on the reliable ordered `chat` channel):
-  {"type": "message", "message_id", "encrypted", "signature", "timestamp"}
-  {"type": "ack", "message_id"}                 delivered
-  {"type": "reject", "message_id", "code"}      refused by the receiver
-  {"type": "delete", "message_id"}              delete for both (own messages only)
-  {"type": "end"}                               the peer ended the session
-`encrypted` is AES-256-GCM under the sender's chat key (the message id is the
-associated data); `signature` is SHA-256 of the plaintext, checked on receipt.
+Its wire frames are `orbitcore.protocol.peer`'s `ChatFrame`s (`message`, `ack`,
+`reject`, `delete`, `end`), read and checked by the session before they come here,
+one `handle_<type>` each. `encrypted` is AES-256-GCM under the sender's chat key (the
+message id is the associated data); `signature` is SHA-256 of the plaintext, checked
+on receipt.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol.peer import Ack, ChatFrame, Delete, End, Message, Reject
 
 from .crypto import SealError, SessionKeys, open_box, seal, signature
 
@@ -54,7 +51,7 @@ class ChatMessage:
 class Send:
     """A frame for the peer."""
 
-    frame: dict[str, Any]
+    frame: ChatFrame
 
 
 @dataclass(frozen=True)
@@ -94,13 +91,12 @@ class Conversation:
         self._check_length(text)
         message_id = str(uuid.uuid4())
         message = ChatMessage(message_id, "me", text, int(now), Status.SENT)
-        frame = {
-            "type": "message",
-            "message_id": message_id,
-            "encrypted": seal(self._keys.chat_send, text.encode(), _aad(message_id)),
-            "signature": signature(text),
-            "timestamp": int(now),
-        }
+        frame = Message(
+            message_id,
+            seal(self._keys.chat_send, text.encode(), _aad(message_id)),
+            signature(text),
+            int(now),
+        )
         self.messages[message_id] = message
         return message, Send(frame)
 
@@ -114,64 +110,43 @@ class Conversation:
             )
         message.deleted = True
         message.text = ""
-        return [Send({"type": "delete", "message_id": message_id}), Notify(_deleted(message_id))]
+        return [Send(Delete(message_id)), Notify(_deleted(message_id))]
 
-    def handle(self, raw: str) -> list[ChatOutput]:
-        """A frame from the peer; bad frames are answered, never crash the session."""
-        try:
-            frame = json.loads(raw)
-        except ValueError:
-            return [
-                Notify(
-                    {"type": "error", "code": "bad_peer_frame", "message": "The peer sent garbage."}
-                )
-            ]
-        if not isinstance(frame, dict) or self._keys is None:
-            return []
-        kind, message_id = frame.get("type"), frame.get("message_id")
-        if kind == "end":
-            return [Notify({"type": "peer-ended"})]
-        if not isinstance(message_id, str) or not message_id:
-            return []
-        if kind == "message":
-            return self.handle_message(frame, message_id)
-        if kind == "ack":
-            return self._set_status(message_id, Status.DELIVERED)
-        if kind == "reject":
-            return self._set_status(message_id, Status.FAILED, frame.get("code"))
-        if kind == "delete":
-            return self.handle_delete(message_id)
-        return []
+    # -- the peer's frames (already read and checked), one handler each ------------------
+    def handle_end(self, frame: End) -> list[ChatOutput]:
+        return [Notify({"type": "peer-ended"})]
 
-    def handle_message(self, frame: dict[str, Any], message_id: str) -> list[ChatOutput]:
-        assert self._keys is not None
+    def handle_ack(self, frame: Ack) -> list[ChatOutput]:
+        return self._set_status(frame.message_id, Status.DELIVERED)
+
+    def handle_reject(self, frame: Reject) -> list[ChatOutput]:
+        return self._set_status(frame.message_id, Status.FAILED, frame.code)
+
+    def handle_message(self, frame: Message) -> list[ChatOutput]:
+        message_id = frame.message_id
+        if self._keys is None:
+            return []
         if message_id in self.messages:
-            return [Send({"type": "ack", "message_id": message_id})]  # a resend: ack again
+            return [Send(Ack(message_id))]  # a resend: ack again
         try:
-            text = open_box(self._keys.chat_recv, frame.get("encrypted"), _aad(message_id)).decode()
+            text = open_box(self._keys.chat_recv, frame.encrypted, _aad(message_id)).decode()
         except (SealError, UnicodeDecodeError):
-            return [Send({"type": "reject", "message_id": message_id, "code": "undecryptable"})]
-        if frame.get("signature") != signature(text):
-            return [Send({"type": "reject", "message_id": message_id, "code": "bad_signature"})]
+            return [Send(Reject(message_id, "undecryptable"))]
+        if frame.signature != signature(text):
+            return [Send(Reject(message_id, "bad_signature"))]
         try:
             self._check_length(text)
         except ChatError as exc:
-            return [Send({"type": "reject", "message_id": message_id, "code": exc.code})]
-        timestamp = frame.get("timestamp")
-        message = ChatMessage(
-            message_id,
-            "peer",
-            text,
-            timestamp if isinstance(timestamp, int) else 0,
-            Status.DELIVERED,
-        )
+            return [Send(Reject(message_id, exc.code))]
+        message = ChatMessage(message_id, "peer", text, frame.timestamp, Status.DELIVERED)
         self.messages[message_id] = message
         return [  # the user first, then the ack: the UI event is the latency that counts
             Notify({"type": "message", "message": message.public()}),
-            Send({"type": "ack", "message_id": message_id}),
+            Send(Ack(message_id)),
         ]
 
-    def handle_delete(self, message_id: str) -> list[ChatOutput]:
+    def handle_delete(self, frame: Delete) -> list[ChatOutput]:
+        message_id = frame.message_id
         message = self.messages.get(message_id)
         if message is None or message.author != "peer" or message.deleted:
             return []
@@ -179,7 +154,9 @@ class Conversation:
         message.text = ""
         return [Notify(_deleted(message_id))]
 
-    def _set_status(self, message_id: str, status: Status, code: object = None) -> list[ChatOutput]:
+    def _set_status(
+        self, message_id: str, status: Status, code: str | None = None
+    ) -> list[ChatOutput]:
         message = self.messages.get(message_id)
         if message is None or message.author != "me" or message.status is status:
             return []
@@ -189,7 +166,7 @@ class Conversation:
             "message_id": message_id,
             "status": status.value,
         }
-        if isinstance(code, str):
+        if code is not None:
             event["code"] = code
         return [Notify(event)]
 

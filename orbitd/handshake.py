@@ -2,6 +2,11 @@
 
 Over the rendezvous relay: each side sends its SPAKE2 message (`pake`), then
 a sealed `confirm`; the host seals its WebRTC offer, the guest its answer.
+The sealed bodies are `orbitcore.protocol.signal`'s frames. The confirm carries
+each side's protocol version and features: each side reads the other's and runs
+`version.negotiate` on its own, so an incompatible major fails the handshake with
+`version_mismatch` on both sides; otherwise `agreement` holds the features both
+announced (a confirm without a version is a 1.0 daemon's).
 A box that does not open means the other side used another secret, or the
 relay changed something: the handshake fails with `invite_mismatch` and the
 caller burns the token. Once WebRTC is up, the DTLS fingerprint the peer
@@ -14,16 +19,16 @@ reports (`local_description`, `connected`); outputs are instructions.
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-from orbitcore.protocol import relay
-from orbitcore.protocol.frames import Frame, dispatch
+from orbitcore.protocol import relay, signal, version
+from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
 
+from . import __version__
 from .crypto import (
     Invite,
     Pake,
@@ -89,6 +94,28 @@ class PhaseChanged:
 Output = SendRelay | MakeOffer | MakeAnswer | UseAnswer | Verified | Failed | PhaseChanged
 
 MISMATCH = "The invite was wrong or has been tampered with. This token is now burned."
+ANNOUNCE_VERSION_ENV = "ORBITD_ANNOUNCE_PROTOCOL_VERSION"  # test hooks, docs/protocol.md
+ANNOUNCE_FEATURES_ENV = "ORBITD_ANNOUNCE_FEATURES"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """What this daemon says of itself in its sealed confirm."""
+
+    protocol: str = version.PROTOCOL_VERSION
+    features: tuple[str, ...] = version.FEATURES
+    software: str = f"orbitd {__version__}"
+
+
+def announced() -> Announcement:
+    """This daemon's announcement. Tests make a daemon claim another protocol version
+    (`ORBITD_ANNOUNCE_PROTOCOL_VERSION`) or feature list (`ORBITD_ANNOUNCE_FEATURES`,
+    comma-separated); this is the one place those are read."""
+    claimed = os.environ.get(ANNOUNCE_VERSION_ENV) or version.PROTOCOL_VERSION
+    version.major(claimed)  # a malformed test hook fails loudly, at the start
+    features = os.environ.get(ANNOUNCE_FEATURES_ENV)
+    listed = version.FEATURES if features is None else tuple(filter(None, features.split(",")))
+    return Announcement(claimed, listed)
 
 
 def sdp_fingerprint(sdp: str) -> str | None:
@@ -97,9 +124,15 @@ def sdp_fingerprint(sdp: str) -> str | None:
 
 
 class Handshake:
-    def __init__(self, seat: Seat, invite: Invite) -> None:
+    def __init__(
+        self, seat: Seat, invite: Invite, announcement: Announcement | None = None
+    ) -> None:
         self.seat = seat
         self.invite = invite
+        self.announcement = announcement or Announcement()
+        # The peer's confirm, read: what both can use, or why they cannot talk.
+        self.agreement: version.Agreement | None = None
+        self.incompatible: version.Incompatible | None = None
         self.phase = Phase.WAITING
         self._pake = Pake(seat, invite)
         self._peer_pake: bytes | None = None
@@ -126,10 +159,19 @@ class Handshake:
         out.append(Failed(code, reason))
         return out
 
-    def _sealed(self, body: dict[str, Any]) -> SendRelay:
+    def _sealed(self, body: signal.SignalFrame) -> SendRelay:
         assert self.keys is not None
-        box = seal(self.keys.signal_send, json.dumps(body).encode(), self._aad)
+        box = seal(self.keys.signal_send, body.encode().encode(), self._aad)
         return SendRelay(relay.Sealed(box))
+
+    def _confirm(self) -> signal.Confirm:
+        mine = self.announcement
+        return signal.Confirm(
+            "host" if self.seat is Seat.HOST else "guest",
+            mine.protocol,
+            mine.features,
+            mine.software,
+        )
 
     # -- inputs --------------------------------------------------------------
     def start(self) -> list[Output]:
@@ -160,7 +202,7 @@ class Handshake:
         except SealError:
             return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
         out = self._set_phase(Phase.EXCHANGING_KEYS)
-        out.append(self._sealed({"kind": "confirm", "seat": self.seat.value}))
+        out.append(self._sealed(self._confirm()))
         if self.seat is Seat.HOST:
             out.append(MakeOffer())
         return out
@@ -171,32 +213,57 @@ class Handshake:
                 "protocol_error", "A sealed message came before the key exchange.", tell_peer=True
             )
         try:
-            body = json.loads(open_box(self.keys.signal_recv, frame.box, self._aad))
+            plain = open_box(self.keys.signal_recv, frame.box, self._aad)
         except (SealError, ValueError):
             return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
-        if not isinstance(body, dict):
+        try:
+            body = signal.CHANNEL.parse(plain)
+        except ProtocolError:
             return self._fail(
                 "protocol_error", "The peer sent a malformed sealed message.", tell_peer=True
             )
-        kind, sdp = body.get("kind"), body.get("sdp")
         expected_peer = Seat.GUEST if self.seat is Seat.HOST else Seat.HOST
-        if kind == "confirm":
-            if body.get("seat") != expected_peer.value:  # our own box reflected back
+        if isinstance(body, signal.Confirm):
+            if body.seat != expected_peer.value:  # our own box reflected back
                 return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
-            return []
-        if not isinstance(sdp, str) or self.remote_sdp is not None:
+            return self._negotiate(body)
+        if self.agreement is None or self.remote_sdp is not None:
             return self._fail(
                 "protocol_error", "The peer sent an unexpected description.", tell_peer=True
             )
-        if kind == "offer" and self.seat is Seat.GUEST:
-            self.remote_sdp = sdp
-            return [*self._set_phase(Phase.CONNECTING), MakeAnswer(sdp)]
-        if kind == "answer" and self.seat is Seat.HOST:
-            self.remote_sdp = sdp
-            return [*self._set_phase(Phase.CONNECTING), UseAnswer(sdp)]
+        if isinstance(body, signal.Offer) and self.seat is Seat.GUEST:
+            self.remote_sdp = body.sdp
+            return [*self._set_phase(Phase.CONNECTING), MakeAnswer(body.sdp)]
+        if isinstance(body, signal.Answer) and self.seat is Seat.HOST:
+            self.remote_sdp = body.sdp
+            return [*self._set_phase(Phase.CONNECTING), UseAnswer(body.sdp)]
         return self._fail(
             "protocol_error", "The peer sent an unexpected description.", tell_peer=True
         )
+
+    def _negotiate(self, confirm: signal.Confirm) -> list[Output]:
+        """The peer's confirm: can we talk, and with which features?"""
+        if self.agreement is not None or self.incompatible is not None:
+            return []  # the same confirm again
+        if confirm.protocol is None:  # a daemon older than versioning
+            peer_version, features = version.LEGACY_VERSION, version.LEGACY_FEATURES
+        else:
+            peer_version, features = confirm.protocol, confirm.features or ()
+        mine = self.announcement
+        result = version.negotiate(
+            peer_version,
+            features,
+            confirm.software,
+            local_version=mine.protocol,
+            local_features=mine.features,
+        )
+        if isinstance(result, version.Incompatible):
+            # The peer reads our confirm and fails the same way by itself: no abort.
+            self.incompatible = result
+            log.info("protocol versions differ: %s here, %s there", mine.protocol, peer_version)
+            return self._fail("version_mismatch", result.message(), tell_peer=False)
+        self.agreement = result
+        return []
 
     def handle_abort(self, frame: relay.Abort) -> list[Output]:
         if frame.code == "invite_mismatch":
@@ -206,8 +273,8 @@ class Handshake:
     def local_description(self, sdp: str) -> list[Output]:
         """Our offer (host) or answer (guest) is ready: seal it for the peer."""
         self.local_sdp = sdp
-        kind = "offer" if self.seat is Seat.HOST else "answer"
-        return [self._sealed({"kind": kind, "sdp": sdp})]
+        body = signal.Offer(sdp) if self.seat is Seat.HOST else signal.Answer(sdp)
+        return [self._sealed(body)]
 
     def connected(self, presented_fingerprint: str) -> list[Output]:
         """WebRTC is up and the peer presented this DTLS certificate fingerprint."""

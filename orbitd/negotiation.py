@@ -33,11 +33,10 @@ seconds) and returning the outputs: instructions for the caller, which runs
 them in order, one at a time, and reports back (`local_offer_created`,
 `remote_description_applied`, ...). `ScheduleTick(at)` asks for `tick(at)`.
 
-Peer frames (JSON on the data channel; `to_frame` / `handle`):
-  {"type": "rtc-description", "kind": "offer"|"answer", "sdp", "ice_restart"}
-  {"type": "rtc-candidate", "candidate": {"candidate", "sdpMid", "sdpMLineIndex"}}
-  {"type": "rtc-negotiate"}              the guest asks the host for an offer
-  {"type": "rtc-restart", "attempt"}     the guest asks the host for an ICE restart
+Peer frames: `orbitcore.protocol.peer`'s `RtcFrame`s (`rtc-description`,
+`rtc-candidate`, `rtc-negotiate` — the guest asks the host for an offer — and
+`rtc-restart` — the guest asks for an ICE restart); `to_frame` makes ours, `handle`
+takes the peer's (read and checked before they come here), one `handle_<type>` each.
 """
 
 from __future__ import annotations
@@ -45,7 +44,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Literal
+
+from orbitcore.protocol.frames import dispatch
+from orbitcore.protocol.peer import (
+    IceCandidate,
+    RtcCandidate,
+    RtcDescription,
+    RtcFrame,
+    RtcNegotiate,
+    RtcRestart,
+)
 
 from .crypto import Seat
 
@@ -55,8 +64,9 @@ BACKOFF = (2.0, 4.0, 8.0)  # seconds before the 1st, 2nd and 3rd ICE restart
 DISCONNECT_GRACE = 5.0  # `disconnected` for longer than this counts as a failure
 ATTEMPT_TIMEOUT = 20.0  # a restart not connected after this long has failed
 
-Candidate = dict[str, Any]
+Candidate = IceCandidate
 CandidateKey = tuple[str, str | None, int | None]
+DescriptionKind = Literal["offer", "answer"]
 
 
 class NegotiationState(StrEnum):
@@ -83,7 +93,7 @@ class CreateAnswer:
 
 @dataclass(frozen=True)
 class SendDescription:
-    kind: str  # "offer" | "answer"
+    kind: DescriptionKind
     sdp: str
     ice_restart: bool = False
 
@@ -164,37 +174,20 @@ Output = (
 )
 
 
-def candidate_key(candidate: Candidate) -> CandidateKey | None:
-    """What makes two candidates the same one; None when it is not a candidate at all."""
-    text, mid, index = (candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex"))
-    if not isinstance(text, str) or not (mid is None or isinstance(mid, str)):
-        return None
-    if not (index is None or (isinstance(index, int) and not isinstance(index, bool))):
-        return None
-    if mid is None and index is None:
-        return None
-    return (text, mid, index)
-
-
-def to_frame(out: Output) -> dict[str, Any] | None:
+def to_frame(out: Output) -> RtcFrame | None:
     """The data-channel frame for an output meant for the peer (None for the others)."""
     if isinstance(out, SendDescription):
-        return {
-            "type": "rtc-description",
-            "kind": out.kind,
-            "sdp": out.sdp,
-            "ice_restart": out.ice_restart,
-        }
+        return RtcDescription(out.kind, out.sdp, out.ice_restart)
     if isinstance(out, RequestOffer):
-        return {"type": "rtc-negotiate"}
+        return RtcNegotiate()
     if isinstance(out, RequestRestart):
-        return {"type": "rtc-restart", "attempt": out.attempt}
+        return RtcRestart(out.attempt)
     return None
 
 
-def candidate_frame(candidate: Candidate) -> dict[str, Any]:
+def candidate_frame(candidate: Candidate) -> RtcCandidate:
     """The frame for one of our own candidates (a stack that trickles them)."""
-    return {"type": "rtc-candidate", "candidate": candidate}
+    return RtcCandidate(candidate)
 
 
 class Negotiator:
@@ -441,9 +434,7 @@ class Negotiator:
             return []
         log.warning("negotiation: the remote %s did not apply: %s", kind, error)
         for dropped in self.pending_candidates:
-            key = candidate_key(dropped)
-            if key is not None:
-                self.seen.discard(key)  # a resend after recovery is welcome
+            self.seen.discard(dropped.key())  # a resend after recovery is welcome
         self.pending_candidates.clear()
         self._applying_restart = False
         out: list[Output] = [NegotiationFailed(f"apply-{kind}", error)]
@@ -549,10 +540,7 @@ class Negotiator:
         return self._settle(out + self._accept_offer(sdp, ice_restart))
 
     def remote_candidate(self, candidate: Candidate, now: float) -> list[Output]:
-        key = candidate_key(candidate)
-        if key is None:
-            log.warning("negotiation: a malformed ICE candidate, ignored")
-            return []
+        key = candidate.key()
         if key in self.seen:
             return []
         self.seen.add(key)
@@ -574,24 +562,19 @@ class Negotiator:
             return []  # not ours to do, too late, or one is under way already
         return self._settle(self._restart(now))
 
-    def handle(self, frame: dict[str, Any], now: float) -> list[Output]:
-        """One negotiation frame from the peer (see the module docstring)."""
-        kind = frame.get("type")
-        if kind == "rtc-description":
-            sdp, sdp_kind = frame.get("sdp"), frame.get("kind")
-            if not isinstance(sdp, str) or sdp_kind not in ("offer", "answer"):
-                log.warning("negotiation: a malformed description frame, ignored")
-                return []
-            restart = frame.get("ice_restart") is True
-            return self.remote_description(sdp_kind, sdp, now, ice_restart=restart)
-        if kind == "rtc-candidate":
-            candidate = frame.get("candidate")
-            if not isinstance(candidate, dict):
-                log.warning("negotiation: a malformed candidate frame, ignored")
-                return []
-            return self.remote_candidate(candidate, now)
-        if kind == "rtc-negotiate":
-            return self.offer_requested(now)
-        if kind == "rtc-restart":
-            return self.restart_requested(now)
-        return []
+    def handle(self, frame: RtcFrame, now: float) -> list[Output]:
+        """One negotiation frame from the peer, to its `handle_<type>`."""
+        outputs: list[Output] = dispatch(self, frame, now)
+        return outputs
+
+    def handle_rtc_description(self, frame: RtcDescription, now: float) -> list[Output]:
+        return self.remote_description(frame.kind, frame.sdp, now, ice_restart=frame.ice_restart)
+
+    def handle_rtc_candidate(self, frame: RtcCandidate, now: float) -> list[Output]:
+        return self.remote_candidate(frame.candidate, now)
+
+    def handle_rtc_negotiate(self, frame: RtcNegotiate, now: float) -> list[Output]:
+        return self.offer_requested(now)
+
+    def handle_rtc_restart(self, frame: RtcRestart, now: float) -> list[Output]:
+        return self.restart_requested(now)

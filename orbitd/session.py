@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
+from orbitcore.protocol import peer as wire
 from orbitcore.protocol import relay
 from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
 
 from .call import Call
-from .chat import ChatError, Conversation, Notify, Send
+from .chat import ChatError, ChatOutput, Conversation, Send
 from .crypto import Invite, Seat
 from .handshake import (
     Failed,
@@ -32,6 +32,7 @@ from .handshake import (
     SendRelay,
     UseAnswer,
     Verified,
+    announced,
 )
 from .peer import Peer, PeerState
 from .rendezvous_client import RendezvousError
@@ -116,7 +117,7 @@ class ChatSession:
         self.status = status
         self.max_message_length = int(status.get("max_message_length", 2000))
         self._emit = emit
-        self.handshake = Handshake(seat, invite)
+        self.handshake = Handshake(seat, invite, announced())
         self.peer = Peer(config, self._peer_message, self._peer_state)
         self.conversation: Conversation | None = None
         self.call: Call | None = None
@@ -158,7 +159,32 @@ class ChatSession:
             "messages": self.conversation.listing() if self.conversation else [],
             "call": self.call.snapshot() if self.call else None,
             "lan": self.lan_peer,
+            "protocol": self._protocol(),
         }
+
+    def _protocol(self) -> dict[str, Any] | None:
+        """The peer's protocol version and what both can use (or why they cannot talk)."""
+        agreed, refused = self.handshake.agreement, self.handshake.incompatible
+        if agreed is not None:
+            return {
+                "version": self.handshake.announcement.protocol,
+                "peer_version": agreed.peer_version,
+                "features": sorted(agreed.features),
+                "compatible": True,
+            }
+        if refused is not None:
+            return {
+                "version": refused.local_version,
+                "peer_version": refused.peer_version,
+                "features": [],
+                "compatible": False,
+            }
+        return None
+
+    def has_feature(self, name: str) -> bool:
+        """Both daemons announced this feature."""
+        agreed = self.handshake.agreement
+        return agreed is not None and name in agreed.features
 
     def _publish(self) -> None:
         self._emit({"type": "session", "session": self.snapshot()})
@@ -268,7 +294,11 @@ class ChatSession:
 
     async def _failed(self, failure: Failed) -> None:
         log.warning("session failed", extra={"fields": {"code": failure.code}})
-        self._emit({"type": "error", "code": failure.code, "message": failure.reason})
+        event = {"type": "error", "code": failure.code, "message": failure.reason}
+        if self.handshake.incompatible is not None:  # the UI words it with both versions
+            event["peer_version"] = self.handshake.incompatible.peer_version
+            event["local_version"] = self.handshake.incompatible.local_version
+        self._emit(event)
         # A wrong or tampered invite burns the token: nobody gets a second guess.
         await self.end(failure.code, tell_peer=False, tell_rendezvous=True)
 
@@ -285,25 +315,54 @@ class ChatSession:
             self._publish()
 
     def _peer_message(self, text: str) -> None:
+        """A data-channel frame: read once, routed by its family (chat, call, rtc) to
+        its one `handle_<type>`; one that is refused is answered with `error`."""
         if self.conversation is None or self.ended is not None:
             return
-        control = _control_frame(text)
-        if control is not None:
-            if self.call is not None:
-                self.call.handle(control)
-            return
-        for out in self.conversation.handle(text):
+        try:
+            frame = wire.CHANNEL.parse(text)
+            if isinstance(frame, wire.Error):
+                log.info(
+                    "the peer refused a frame",
+                    extra={"fields": {"code": frame.code, "in_reply_to": frame.in_reply_to}},
+                )
+            elif isinstance(frame, wire.ChatFrame):
+                self._chat(dispatch(self.conversation, frame))
+            elif isinstance(frame, wire.CallFrame | wire.RtcFrame) and self.call is not None:
+                if isinstance(frame, wire.CallFrame) and not self.has_feature("calls"):
+                    raise ProtocolError(
+                        "Calls were not agreed for this session.",
+                        frame_type=frame.TYPE,
+                        code="feature_unavailable",
+                    )
+                self.call.handle(frame)
+            else:
+                raise ProtocolError(f"`{frame.TYPE}` is not expected here.", frame_type=frame.TYPE)
+        except ProtocolError as refused:
+            self._refuse_peer_frame(refused)
+
+    def _refuse_peer_frame(self, refused: ProtocolError) -> None:
+        fields = {"channel": "peer", "code": refused.code, "type": refused.frame_type}
+        log.warning("protocol_error", extra={"fields": fields})
+        if refused.frame_type is None:  # not even its type could be read
+            self._emit(
+                {"type": "error", "code": "bad_peer_frame", "message": "The peer sent garbage."}
+            )
+        if refused.frame_type != wire.Error.TYPE:  # an error is never answered
+            self._send_peer(wire.refusal(refused))
+
+    def _chat(self, outputs: list[ChatOutput]) -> None:
+        for out in outputs:
             if isinstance(out, Send):
                 self._send_peer(out.frame)
-            elif isinstance(out, Notify):
-                if out.event.get("type") == "peer-ended":
-                    self._spawn(self.end("manually_ended", tell_peer=False, tell_rendezvous=False))
-                else:
-                    self._emit(out.event)
+            elif out.event.get("type") == "peer-ended":
+                self._spawn(self.end("manually_ended", tell_peer=False, tell_rendezvous=False))
+            else:
+                self._emit(out.event)
 
-    def _send_peer(self, frame: dict[str, Any]) -> None:
+    def _send_peer(self, frame: Frame) -> None:
         with contextlib.suppress(ConnectionError):
-            self.peer.send(json.dumps(frame))
+            self.peer.send(frame.encode())
 
     # -- the user's actions ------------------------------------------------------
     def send_message(self, text: object) -> dict[str, Any]:
@@ -313,7 +372,7 @@ class ChatSession:
             raise ChatError(409, "not_connected", "The chat is not connected yet.")
         message, send = self.conversation.compose(text, time.time())
         try:
-            self.peer.send(json.dumps(send.frame))
+            self.peer.send(send.frame.encode())
         except ConnectionError:
             raise ChatError(
                 409, "not_connected", "The connection to the other side is down."
@@ -323,11 +382,7 @@ class ChatSession:
     def delete_message(self, message_id: str) -> None:
         if self.conversation is None:
             raise ChatError(404, "message_not_found", "No such message.")
-        for out in self.conversation.delete(message_id):
-            if isinstance(out, Send):
-                self._send_peer(out.frame)
-            else:
-                self._emit(out.event)
+        self._chat(self.conversation.delete(message_id))
 
     async def end(self, reason: str, *, tell_peer: bool, tell_rendezvous: bool) -> None:
         """End and wipe. Idempotent: every caller returns when the one ending is complete
@@ -342,7 +397,7 @@ class ChatSession:
         log.info("session ended", extra={"fields": {"reason": reason}})
         told_peer = tell_peer and self.conversation is not None
         if told_peer:
-            self._send_peer({"type": "end"})
+            self._send_peer(wire.End())
         for timer in (self._end_timer, self._connect_deadline):
             if timer is not None:
                 timer.cancel()
@@ -365,17 +420,3 @@ class ChatSession:
         self._publish()
         for task in list(self._tasks):
             task.cancel()
-
-
-def _control_frame(text: str) -> dict[str, Any] | None:
-    """A call-* or rtc-* frame from the peer (they are not chat envelopes)."""
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(frame, dict):
-        return None
-    kind = frame.get("type")
-    if isinstance(kind, str) and kind.startswith(("call-", "rtc-")):
-        return dict(frame)
-    return None

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import Any
 
+from orbitcore.protocol.peer import CHANNEL, IceCandidate, RtcFrame
 from orbitd.negotiation import (
     ApplyCandidate,
     ApplyRemoteDescription,
@@ -34,7 +34,7 @@ def name(out: Output) -> str:
     if isinstance(out, ApplyRemoteDescription):
         return f"apply {out.kind}" + (" (restart)" if out.ice_restart else "")
     if isinstance(out, ApplyCandidate):
-        return f"candidate {out.candidate['candidate']}"
+        return f"candidate {out.candidate.candidate}"
     if isinstance(out, ScheduleTick):
         return f"tick at {out.at:g}"
     if isinstance(out, StateChanged):
@@ -52,8 +52,8 @@ def names(outputs: list[Output]) -> list[str]:
     return [name(o) for o in outputs]
 
 
-def cand(text: str, mid: str | None = "0", index: int | None = 0) -> dict[str, Any]:
-    return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
+def cand(text: str, mid: str | None = "0", index: int | None = 0) -> IceCandidate:
+    return IceCandidate(text, mid, index)
 
 
 class FakePC:
@@ -82,7 +82,7 @@ class FakePC:
         self.applied: list[str] = []  # candidates handed to addIceCandidate
         self.queue: deque[Output] = deque()
         self.trace: list[str] = []
-        self.wire: list[dict[str, Any]] = []  # frames for the peer
+        self.wire: list[RtcFrame] = []  # frames for the peer
         self.now = 0.0
 
     def feed(self, outputs: list[Output]) -> None:
@@ -146,25 +146,29 @@ class FakePC:
             self.feed(neg.remote_description_applied(now))
         elif isinstance(out, ApplyCandidate):
             assert self.has_remote, "addIceCandidate before any remote description"
-            self.applied.append(out.candidate["candidate"])
+            self.applied.append(out.candidate.candidate)
         else:
             frame = to_frame(out)
             if frame is not None:
-                self.wire.append(json.loads(json.dumps(frame)))  # as it crosses the wire
+                self.wire.append(frame)
+
+
+def _receive(to: FakePC, sent: RtcFrame) -> None:
+    frame = CHANNEL.parse(sent.encode())  # as it crosses the wire
+    assert isinstance(frame, RtcFrame) and frame == sent
+    to.trace.append(f"<- {frame.TYPE}")
+    to.feed(to.neg.handle(frame, to.now))
 
 
 def deliver_one(to: FakePC, frm: FakePC) -> None:
-    frame = frm.wire.pop(0)
-    to.trace.append(f"<- {frame['type']}")
-    to.feed(to.neg.handle(frame, to.now))
+    _receive(to, frm.wire.pop(0))
 
 
 def deliver(to: FakePC, frm: FakePC) -> bool:
     """Every frame `frm` has sent so far reaches `to` (in order)."""
     frames, frm.wire = frm.wire, []
     for frame in frames:
-        to.trace.append(f"<- {frame['type']}")
-        to.feed(to.neg.handle(frame, to.now))
+        _receive(to, frame)
     return bool(frames)
 
 

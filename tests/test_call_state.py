@@ -9,6 +9,17 @@ from typing import Any
 
 import pytest
 
+from orbitcore.protocol.frames import ProtocolError, dispatch
+from orbitcore.protocol.peer import (
+    CHANNEL,
+    Ack,
+    CallAccept,
+    CallDecline,
+    CallFrame,
+    CallHangup,
+    CallInvite,
+    CallMute,
+)
 from orbitd.call_state import (
     CallControl,
     CallError,
@@ -37,7 +48,7 @@ def control(*values: str) -> CallControl:
 
 def name(out: Output) -> str:
     if isinstance(out, SendToPeer):
-        return f"send {out.frame['type']}"
+        return f"send {out.frame.TYPE}"
     if isinstance(out, StateChanged):
         return f"state {out.state.value}"
     if isinstance(out, Notify):
@@ -57,13 +68,17 @@ def names(outputs: list[Output]) -> list[str]:
 
 
 def frames(outputs: list[Output]) -> list[dict[str, Any]]:
-    return [json.loads(json.dumps(o.frame)) for o in outputs if isinstance(o, SendToPeer)]
+    return [json.loads(o.frame.encode()) for o in outputs if isinstance(o, SendToPeer)]
 
 
 def deliver(to: CallControl, outputs: list[Output], now: float = 0) -> list[Output]:
+    """The frames as they cross the data channel: encoded, read back, handed over."""
     got: list[Output] = []
-    for frame in frames(outputs):
-        got += to.handle(frame, now)
+    for out in outputs:
+        if isinstance(out, SendToPeer):
+            frame = CHANNEL.parse(out.frame.encode())
+            assert isinstance(frame, CallFrame) and frame == out.frame
+            got += to.handle(frame, now)
     return got
 
 
@@ -183,7 +198,7 @@ def test_an_unanswered_invite_times_out_after_45_seconds() -> None:
 
 def test_the_ringing_side_gives_up_by_itself_if_the_withdrawal_is_lost() -> None:
     bob = control()
-    bob.handle({"type": "call-invite", "call_id": ALICE_ID}, 0)
+    bob.handle(CallInvite(ALICE_ID), 0)
     assert bob.tick(45) == []  # the caller withdraws first, normally
     assert names(bob.tick(50)) == ["state idle", "notify call-ended no_answer"]
 
@@ -198,7 +213,7 @@ def test_an_accept_that_crosses_the_timeout_is_an_error_naming_the_call() -> Non
         CallError(
             "unknown_call",
             f"A call-accept for call '{ALICE_ID}', which is not the call here (state idle).",
-            {"type": "call-accept", "call_id": ALICE_ID},
+            CallAccept(ALICE_ID),
         )
     ]
     assert names(deliver(bob, timeout, 45)) == [
@@ -218,7 +233,7 @@ def test_the_session_ending_during_a_call_stops_the_media() -> None:
     assert alice.ended(4) == []
     assert names(bob.ended(3)) == ["StopMedia", "state idle", "notify call-ended session_ended"]
     ringing = control()
-    ringing.handle({"type": "call-invite", "call_id": BOB_ID}, 0)
+    ringing.handle(CallInvite(BOB_ID), 0)
     assert names(ringing.ended(1)) == ["state idle", "notify call-ended session_ended"]
 
 
@@ -243,7 +258,7 @@ def test_an_invite_while_busy_is_declined_as_busy() -> None:
     assert names(deliver(carol, busy, 1)) == ["state idle", "notify call-ended busy"]
     assert bob.state is CallState.INCOMING and bob.call_id == ALICE_ID
     # The same invite again (a resend) changes nothing.
-    assert deliver(bob, [SendToPeer({"type": "call-invite", "call_id": ALICE_ID})]) == []
+    assert deliver(bob, [SendToPeer(CallInvite(ALICE_ID))]) == []
 
 
 def test_mute_is_applied_here_and_shown_there() -> None:
@@ -272,22 +287,21 @@ def test_errors_echo_what_they_answer() -> None:
     ]
     assert names(alice.decline(0)) == ["error no_incoming_call"]
     assert names(alice.hang_up(0)) == ["error no_call"]
+    frame: CallFrame
     for frame in (
-        {"type": "call-accept", "call_id": BOB_ID},
-        {"type": "call-decline", "call_id": BOB_ID},
-        {"type": "call-hangup", "call_id": BOB_ID},
-        {"type": "call-mute", "call_id": BOB_ID, "kind": "audio", "muted": True},
+        CallAccept(BOB_ID),
+        CallDecline(BOB_ID, "declined"),
+        CallHangup(BOB_ID, "hung_up"),
+        CallMute(BOB_ID, "audio", True),
     ):
         (error,) = alice.handle(frame, 0)
         assert isinstance(error, CallError) and error.code == "unknown_call"
         assert error.answering == frame and BOB_ID in error.message
-    (malformed,) = alice.handle({"type": "call-invite", "call_id": "not hex"}, 0)
-    assert isinstance(malformed, CallError) and malformed.code == "malformed"
-    assert malformed.answering == {"type": "call-invite", "call_id": "not hex"}
-    assert alice.handle({"type": "message"}, 0) == []  # not a call frame: not ours
+    with pytest.raises(ProtocolError, match="not expected here"):
+        dispatch(alice, Ack("m1"), 0)  # not a call frame: not the call's to handle
     alice.call(0)
     assert names(alice.call(1)) == ["error busy"]
-    (stale,) = alice.handle({"type": "call-accept", "call_id": BOB_ID}, 1)
+    (stale,) = alice.handle(CallAccept(BOB_ID), 1)
     assert isinstance(stale, CallError) and "state outgoing" in stale.message
 
 
@@ -306,5 +320,23 @@ def test_calling_while_their_call_rings_here_answers_it() -> None:
     assert bob.state is CallState.INCOMING
     out = bob.call(0.2)  # Bob presses call too, a moment too late for glare
     frames = [o.frame for o in out if isinstance(o, SendToPeer)]
-    assert frames == [{"type": "call-accept", "call_id": "a" * 32}]
+    assert frames == [CallAccept("a" * 32)]
     assert str(bob.state) == "connecting"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"type": "call-invite", "call_id": "not hex"}, "well-formed"),
+        ({"type": "call-invite", "call_id": "A" * 32}, "well-formed"),  # lowercase only
+        ({"type": "call-invite"}, "needs `call_id`"),
+        ({"type": "call-decline", "call_id": BOB_ID, "reason": "bored"}, '"declined"'),
+        ({"type": "call-hangup", "call_id": BOB_ID}, "needs `reason`"),
+        ({"type": "call-mute", "call_id": BOB_ID, "kind": "smell", "muted": True}, "audio"),
+        ({"type": "call-mute", "call_id": BOB_ID, "kind": "audio", "muted": 1}, "true or false"),
+    ],
+)
+def test_malformed_call_frames_never_reach_the_machine(body: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ProtocolError, match=reason) as refused:
+        CHANNEL.parse(json.dumps(body))
+    assert refused.value.frame_type == body["type"]

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from orbitd.chat import ChatError, Conversation, Notify, Send
+import pytest
+
+from orbitcore.protocol.frames import ProtocolError, dispatch
+from orbitcore.protocol.peer import CHANNEL, Message, Reject
+from orbitd.chat import ChatError, ChatOutput, Conversation, Notify, Send
 from orbitd.crypto import Seat, key_schedule, signature
 
 SHARED = b"k" * 32
@@ -17,7 +22,18 @@ def pair(limit: int = 200) -> tuple[Conversation, Conversation]:
 
 
 def wire(outputs: list[Send | Notify]) -> list[str]:
-    return [json.dumps(o.frame) for o in outputs if isinstance(o, Send)]
+    return [o.frame.encode() for o in outputs if isinstance(o, Send)]
+
+
+def envelope(send: Send) -> Message:
+    assert isinstance(send.frame, Message)
+    return send.frame
+
+
+def receive(conversation: Conversation, text: str) -> list[ChatOutput]:
+    """A frame as the session hands it over: read from the wire, to its handler."""
+    outputs: list[ChatOutput] = dispatch(conversation, CHANNEL.parse(text))
+    return outputs
 
 
 def events(outputs: list[Send | Notify]) -> list[dict[str, object]]:
@@ -27,13 +43,14 @@ def events(outputs: list[Send | Notify]) -> list[dict[str, object]]:
 def test_message_ack_and_delete_round_trip() -> None:
     host, guest = pair()
     message, send = host.compose("hello bob", now=1705752000.5)
-    assert send.frame["type"] == "message"
-    assert set(send.frame) == {"type", "message_id", "encrypted", "signature", "timestamp"}
-    assert "hello bob" not in json.dumps(send.frame)
-    assert send.frame["signature"] == signature("hello bob")
-    assert send.frame["timestamp"] == 1705752000
+    body = json.loads(send.frame.encode())
+    assert body["type"] == "message"
+    assert set(body) == {"type", "message_id", "encrypted", "signature", "timestamp"}
+    assert "hello bob" not in send.frame.encode()
+    assert body["signature"] == signature("hello bob")
+    assert body["timestamp"] == 1705752000
 
-    received = guest.handle(json.dumps(send.frame))
+    received = receive(guest, send.frame.encode())
     assert events(received) == [
         {
             "type": "message",
@@ -48,14 +65,14 @@ def test_message_ack_and_delete_round_trip() -> None:
         }
     ]
     [ack] = wire(received)
-    assert events(host.handle(ack)) == [
+    assert events(receive(host, ack)) == [
         {"type": "message-status", "message_id": message.message_id, "status": "delivered"}
     ]
     assert host.messages[message.message_id].status.value == "delivered"
 
     deleting = host.delete(message.message_id)
     assert events(deleting) == [{"type": "message-deleted", "message_id": message.message_id}]
-    assert events(guest.handle(wire(deleting)[0])) == [
+    assert events(receive(guest, wire(deleting)[0])) == [
         {"type": "message-deleted", "message_id": message.message_id}
     ]
     assert guest.listing()[0]["text"] == "" and guest.listing()[0]["deleted"] is True
@@ -75,8 +92,8 @@ def test_limits_and_ownership() -> None:
         else:
             raise AssertionError(f"{text!r} was accepted")
     _, send = host.compose("x" * 200, now=0)
-    received = guest.handle(json.dumps(send.frame))
-    peer_id = send.frame["message_id"]
+    received = receive(guest, send.frame.encode())
+    peer_id = envelope(send).message_id
     try:
         guest.delete(peer_id)
     except ChatError as exc:
@@ -90,27 +107,65 @@ def test_receiver_enforces_the_limit_and_signature_too() -> None:
     host, guest = pair(limit=300)
     strict_guest = pair(limit=200)[1]
     _, send = host.compose("y" * 250, now=0)
-    refused = strict_guest.handle(json.dumps(send.frame))
+    refused = receive(strict_guest, send.frame.encode())
     assert [json.loads(f) for f in wire(refused)] == [
-        {"type": "reject", "message_id": send.frame["message_id"], "code": "message_too_long"}
+        {"type": "reject", "message_id": envelope(send).message_id, "code": "message_too_long"}
     ]
     assert events(refused) == []
-    failed = host.handle(wire(refused)[0])
-    assert events(failed)[0]["status"] == "failed"
+    failed = receive(host, wire(refused)[0])
+    assert events(failed) == [
+        {
+            "type": "message-status",
+            "message_id": envelope(send).message_id,
+            "status": "failed",
+            "code": "message_too_long",
+        }
+    ]
 
     _, forged = host.compose("pay alice", now=0)
-    tampered = dict(forged.frame, signature=signature("pay mallory"))
-    assert json.loads(wire(guest.handle(json.dumps(tampered)))[0])["code"] == "bad_signature"
-    garbled = dict(forged.frame, encrypted="AAAA" + forged.frame["encrypted"][4:])
-    assert json.loads(wire(guest.handle(json.dumps(garbled)))[0])["code"] == "undecryptable"
+    tampered = dataclasses.replace(envelope(forged), signature=signature("pay mallory"))
+    assert [o.frame for o in receive(guest, tampered.encode()) if isinstance(o, Send)] == [
+        Reject(envelope(forged).message_id, "bad_signature")
+    ]
+    garbled = dataclasses.replace(
+        envelope(forged), encrypted="AAAA" + envelope(forged).encrypted[4:]
+    )
+    assert json.loads(wire(receive(guest, garbled.encode()))[0])["code"] == "undecryptable"
+    assert guest.messages == {}  # neither was taken
 
 
-def test_garbage_from_the_peer_is_reported_not_fatal() -> None:
-    _, guest = pair()
-    assert events(guest.handle("not json"))[0]["code"] == "bad_peer_frame"
-    assert guest.handle(json.dumps({"type": "ack"})) == []
-    assert guest.handle(json.dumps({"type": "whatever", "message_id": "x"})) == []
-    assert events(guest.handle(json.dumps({"type": "end"}))) == [{"type": "peer-ended"}]
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("not json", "not JSON"),
+        ('{"type": "ack"}', "needs `message_id`"),
+        ('{"type": "whatever", "message_id": "x"}', "Unknown frame type"),
+        ('{"type": "message", "message_id": "x", "encrypted": 5}', "must be a string"),
+        ('{"type": "ack", "message_id": "a b"}', "well-formed"),
+    ],
+)
+def test_garbage_from_the_peer_never_reaches_the_conversation(text: str, reason: str) -> None:
+    with pytest.raises(ProtocolError, match=reason):
+        CHANNEL.parse(text)
+
+
+def test_the_peer_ending_and_a_resend_and_stray_acks() -> None:
+    host, guest = pair()
+    assert events(receive(guest, '{"type": "end"}')) == [{"type": "peer-ended"}]
+    _, send = host.compose("twice", now=0)
+    first, again = receive(guest, send.frame.encode()), receive(guest, send.frame.encode())
+    assert (
+        wire(first)
+        == wire(again)
+        == [
+            json.dumps(
+                {"type": "ack", "message_id": envelope(send).message_id}, separators=(",", ":")
+            )
+        ]
+    )
+    assert events(again) == []  # shown once
+    assert receive(host, '{"type": "ack", "message_id": "nobody"}') == []
+    assert receive(host, '{"type": "delete", "message_id": "nobody"}') == []
 
 
 def test_wipe_forgets_messages_and_keys() -> None:

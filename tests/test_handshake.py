@@ -69,6 +69,8 @@ def run_to_connecting(
     g1 = deliver(guest, h0)  # guest gets the host's pake (held by the relay)
     h1 = deliver(host, g0)
     trace += [kinds(g1), kinds(h1)]
+    # Each reads the other's sealed confirm: the versions agree, nothing to do yet.
+    assert deliver(host, g1) == [] and deliver(guest, h1) == []
     return host, guest, trace
 
 

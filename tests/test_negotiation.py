@@ -8,6 +8,8 @@ import random
 
 import pytest
 
+from orbitcore.protocol.frames import ProtocolError
+from orbitcore.protocol.peer import CHANNEL, RtcDescription, RtcNegotiate, RtcRestart
 from orbitd.negotiation import (
     ApplyCandidate,
     CreateAnswer,
@@ -15,6 +17,7 @@ from orbitd.negotiation import (
     NegotiationFailed,
     NegotiationState,
     Negotiator,
+    Output,
     RequestOffer,
     RequestRestart,
     SendDescription,
@@ -240,11 +243,34 @@ def test_a_guest_change_alone_without_rollback_is_one_request_and_one_offer() ->
 def test_an_answer_to_no_offer_is_ignored() -> None:
     neg = Negotiator("guest", has_remote_description=True)
     assert neg.remote_description("answer", "v=0", 0) == []
-    assert neg.handle({"type": "rtc-description", "kind": "pranswer", "sdp": "x"}, 0) == []
-    assert neg.handle({"type": "rtc-description", "kind": "offer", "sdp": 5}, 0) == []
-    assert neg.handle({"type": "rtc-candidate", "candidate": "x"}, 0) == []
-    assert neg.handle({"type": "rtc-negotiate"}, 0) == []  # the host asks no guest
-    assert neg.handle({"type": "something-else"}, 0) == []
+    assert neg.handle(RtcDescription("answer", "v=0"), 0) == []
+    assert neg.remote_description("pranswer", "x", 0) == []
+    assert neg.handle(RtcNegotiate(), 0) == []  # the host asks no guest
+    assert neg.handle(RtcRestart(1), 0) == []  # nor a restart
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"type": "rtc-description", "kind": "pranswer", "sdp": "x"}, '"offer"'),
+        ({"type": "rtc-description", "kind": "offer", "sdp": 5}, "must be a string"),
+        ({"type": "rtc-description", "kind": "offer", "sdp": "x", "ice_restart": 1}, "true"),
+        ({"type": "rtc-candidate", "candidate": "x"}, "an object"),
+        ({"type": "rtc-candidate", "candidate": {"candidate": "c6"}}, "sdpMid"),
+        ({"type": "rtc-candidate", "candidate": {"candidate": 6, "sdpMid": "0"}}, "a string"),
+        (
+            {"type": "rtc-candidate", "candidate": {"candidate": "c", "sdpMLineIndex": True}},
+            "integer",
+        ),
+        ({"type": "rtc-restart", "attempt": "1"}, "an integer"),
+        ({"type": "something-else"}, "Unknown frame type"),
+    ],
+)
+def test_malformed_negotiation_frames_never_reach_the_machine(
+    body: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(ProtocolError, match=reason):
+        CHANNEL.parse(json.dumps(body))
 
 
 # -- failures of a step -------------------------------------------------------------------
@@ -302,8 +328,9 @@ def test_candidates_wait_for_the_remote_description_then_flush_in_order_without_
     ]
     assert neg.remote_candidate(cand("c2"), 4) == []
     assert neg.remote_candidate(cand("c5"), 4) == [ApplyCandidate(cand("c5"))]
-    assert neg.remote_candidate({"candidate": "c6"}, 4) == []  # neither sdpMid nor index
-    assert neg.remote_candidate({"candidate": 6, "sdpMid": "0"}, 4) == []
+    assert neg.remote_candidate(cand("c5", mid=None, index=0), 4) == [
+        ApplyCandidate(cand("c5", mid=None, index=0))
+    ]  # the index alone tells it apart
 
 
 def test_candidates_over_the_pair_reach_addicecandidate_after_the_offer() -> None:
@@ -346,12 +373,20 @@ def test_reset_forgets_candidates_the_seen_set_retries_and_the_pending_flag() ->
 
 # -- ICE recovery ------------------------------------------------------------------------------
 def test_frames_for_the_peer() -> None:
-    assert to_frame(SendDescription("offer", "v=0", True)) == {
+    def wire(out: Output) -> object:
+        frame = to_frame(out)
+        return None if frame is None else json.loads(frame.encode())
+
+    assert wire(SendDescription("offer", "v=0", True)) == {
         "type": "rtc-description",
         "kind": "offer",
         "sdp": "v=0",
         "ice_restart": True,
     }
-    assert to_frame(RequestOffer()) == {"type": "rtc-negotiate"}
-    assert to_frame(RequestRestart(2)) == {"type": "rtc-restart", "attempt": 2}
-    assert to_frame(CreateAnswer()) is None
+    assert wire(RequestOffer()) == {"type": "rtc-negotiate"}
+    assert wire(RequestRestart(2)) == {"type": "rtc-restart", "attempt": 2}
+    assert wire(CreateAnswer()) is None
+    assert json.loads(candidate_frame(cand("c1", mid=None, index=1)).encode()) == {
+        "type": "rtc-candidate",
+        "candidate": {"candidate": "c1", "sdpMLineIndex": 1},
+    }

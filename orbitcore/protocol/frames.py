@@ -105,9 +105,10 @@ class Frame:
     """Base of every frame. Subclasses set `TYPE` and declare their members as fields."""
 
     TYPE: ClassVar[str] = ""
+    KEY: ClassVar[str] = "type"  # the member that names the frame (the sealed bodies: `kind`)
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.TYPE}
+        body: dict[str, Any] = {self.KEY: self.TYPE}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value is None:
@@ -297,15 +298,18 @@ def _valid_unicode(value: str, refuse: Callable[[str], ProtocolError]) -> None:
 class Channel:
     """The frames one boundary carries, by type, and the reader for them."""
 
-    def __init__(self, name: str, summary: str, *, max_bytes: int) -> None:
+    def __init__(self, name: str, summary: str, *, max_bytes: int, key: str = "type") -> None:
         self.name = name
         self.summary = summary
         self.max_bytes = max_bytes
+        self.key = key  # the member that names a frame on this channel
         self.frames: dict[str, type[Frame]] = {}
 
     def register(self, cls: type[F]) -> type[F]:
         if not cls.TYPE or cls.TYPE in self.frames:
             raise ValueError(f"{self.name}: frame type {cls.TYPE!r} missing or registered twice")
+        if self.key != cls.KEY:
+            raise ValueError(f"{self.name}: frames are named by `{self.key}`, not `{cls.KEY}`")
         self.frames[cls.TYPE] = cls
         return cls
 
@@ -313,9 +317,9 @@ class Channel:
         body = raw if isinstance(raw, dict) else read_json(raw, max_bytes=self.max_bytes)
         if not isinstance(body, dict):
             raise ProtocolError("A frame is a JSON object.")
-        kind = body.get("type")
+        kind = body.get(self.key)
         if not isinstance(kind, str):
-            raise ProtocolError("A frame needs a string `type`.")
+            raise ProtocolError(f"A frame needs a string `{self.key}`.")
         cls = self.frames.get(kind)
         if cls is None:
             shown = kind[:40] if _printable(kind) else None
@@ -336,9 +340,9 @@ def handler_name(frame_type: str) -> str:
     return "handle_" + frame_type.replace("-", "_")
 
 
-def dispatch(handler: object, frame: Frame) -> Any:
-    """Call `handler.handle_<type>(frame)`; a frame it has no handler for is refused."""
+def dispatch(handler: object, frame: Frame, *args: Any) -> Any:
+    """Call `handler.handle_<type>(frame, *args)`; a frame it has no handler for is refused."""
     method = getattr(handler, handler_name(frame.TYPE), None)
     if method is None:
         raise ProtocolError(f"`{frame.TYPE}` is not expected here.", frame_type=frame.TYPE)
-    return method(frame)
+    return method(frame, *args)

@@ -1,0 +1,224 @@
+"""The `peer` channel: JSON text on the reliable, ordered `chat` data channel between
+two daemons, once the handshake is verified.
+
+Three families share it, each with its own base class so the session can route a frame
+by its class: the conversation (`ChatFrame`), call control (`CallFrame`) and the
+renegotiation of the connection (`RtcFrame`); `error` answers a frame that was refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
+
+from .frames import Channel, Frame, ProtocolError, Text, text
+
+CHANNEL = Channel(
+    "peer",
+    "JSON text on the daemons' reliable, ordered `chat` data channel (WebRTC, DTLS), "
+    "one frame per message, at most 131072 bytes. A frame that cannot be read, or is not "
+    "expected, is answered with `error` (`code` `protocol_error`, `in_reply_to` its type "
+    "when that could be read) and otherwise ignored; an `error` is never answered.",
+    max_bytes=131072,
+)
+MESSAGE_ID = Annotated[str, Text(64, r"[0-9A-Za-z_-]{1,64}")]
+CALL_ID = Annotated[str, Text(32, r"[0-9a-f]{32}")]
+CODE = Annotated[str, Text(64, r"[a-z][a-z0-9_]{0,63}")]
+SDP = Annotated[str, Text(60_000)]
+
+
+class ChatFrame(Frame):
+    """The conversation's frames (`orbitd.chat`)."""
+
+
+class CallFrame(Frame):
+    """Call control (`orbitd.call_state`)."""
+
+
+class RtcFrame(Frame):
+    """Renegotiation of the peer connection (`orbitd.negotiation`)."""
+
+
+# -- the conversation ----------------------------------------------------------------------
+@CHANNEL.register
+@dataclass(frozen=True)
+class Message(ChatFrame):
+    """A chat message. `encrypted` is the text sealed with AES-256-GCM under the sender's
+    chat key (the message id is the associated data), base64; `signature` is the SHA-256
+    of the text, hex, checked on receipt; `timestamp` is the sender's clock, Unix seconds.
+    Answered with `ack` or `reject`."""
+
+    TYPE: ClassVar[str] = "message"
+    message_id: MESSAGE_ID
+    encrypted: Annotated[str, Text(90_000)]
+    signature: Annotated[str, Text(64, r"[0-9a-f]{64}")]
+    timestamp: int
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Ack(ChatFrame):
+    """The receiver has the message (also for a resend of one it had)."""
+
+    TYPE: ClassVar[str] = "ack"
+    message_id: MESSAGE_ID
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Reject(ChatFrame):
+    """The receiver refused the message: `undecryptable`, `bad_signature` or
+    `message_too_long`."""
+
+    TYPE: ClassVar[str] = "reject"
+    message_id: MESSAGE_ID
+    code: CODE
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Delete(ChatFrame):
+    """Delete this message for both (the sender's own messages only)."""
+
+    TYPE: ClassVar[str] = "delete"
+    message_id: MESSAGE_ID
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class End(ChatFrame):
+    """The sender ended the session."""
+
+    TYPE: ClassVar[str] = "end"
+
+
+# -- calls ------------------------------------------------------------------------------------
+@CHANNEL.register
+@dataclass(frozen=True)
+class CallInvite(CallFrame):
+    """Ring the other side. `call_id` is 128 random bits as 32 lowercase hex digits, new
+    for every call; every call frame names its call, so a stale one is recognised. When
+    both invite at once, the lower `call_id` wins."""
+
+    TYPE: ClassVar[str] = "call-invite"
+    call_id: CALL_ID
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class CallAccept(CallFrame):
+    """The ringing side (or the side whose invite lost the glare) takes the call."""
+
+    TYPE: ClassVar[str] = "call-accept"
+    call_id: CALL_ID
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class CallDecline(CallFrame):
+    """The ringing side says no: `declined` by the user, or `busy` in another call."""
+
+    TYPE: ClassVar[str] = "call-decline"
+    call_id: CALL_ID
+    reason: Literal["declined", "busy"]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class CallHangup(CallFrame):
+    """The call (ringing or connected) is over: `hung_up` by the user, `no_answer` (the
+    invite rang 45 s) or `media_failed` (no media within the connect timeout)."""
+
+    TYPE: ClassVar[str] = "call-hangup"
+    call_id: CALL_ID
+    reason: Literal["hung_up", "no_answer", "media_failed"]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class CallMute(CallFrame):
+    """The sender muted (or unmuted) its audio or video; the other side shows it."""
+
+    TYPE: ClassVar[str] = "call-mute"
+    call_id: CALL_ID
+    kind: Literal["audio", "video"]
+    muted: bool
+
+
+# -- renegotiation ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IceCandidate:
+    """One ICE candidate as WebRTC spells it (the member names are WebRTC's)."""
+
+    candidate: Annotated[str, Text(1024)]
+    sdpMid: str | None = text(64, default=None)
+    sdpMLineIndex: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sdpMid is None and self.sdpMLineIndex is None:
+            raise ProtocolError(
+                "`rtc-candidate.candidate` needs `sdpMid` or `sdpMLineIndex`.",
+                frame_type="rtc-candidate",
+            )
+
+    def key(self) -> tuple[str, str | None, int | None]:
+        """What makes two candidates the same one."""
+        return (self.candidate, self.sdpMid, self.sdpMLineIndex)
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class RtcDescription(RtcFrame):
+    """An SDP offer or answer renegotiating the connection (media for a call, an ICE
+    restart when `ice_restart`)."""
+
+    TYPE: ClassVar[str] = "rtc-description"
+    kind: Literal["offer", "answer"]
+    sdp: SDP
+    ice_restart: bool = False
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class RtcCandidate(RtcFrame):
+    """One ICE candidate of the sender's (a stack that trickles them)."""
+
+    TYPE: ClassVar[str] = "rtc-candidate"
+    candidate: IceCandidate
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class RtcNegotiate(RtcFrame):
+    """The guest asks the host to make an offer (it cannot roll back one of its own)."""
+
+    TYPE: ClassVar[str] = "rtc-negotiate"
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class RtcRestart(RtcFrame):
+    """The guest saw ICE fail and asks the host for ICE restart number `attempt`."""
+
+    TYPE: ClassVar[str] = "rtc-restart"
+    attempt: int
+
+
+# -- refusals -----------------------------------------------------------------------------------
+@CHANNEL.register
+@dataclass(frozen=True)
+class Error(Frame):
+    """A frame of the other side's was refused: `code` (`protocol_error` for a frame that
+    cannot be read or is not expected, `feature_unavailable` for one of a feature that was
+    not agreed), `message` in English for its log, `in_reply_to` the type of the refused
+    frame when that much could be read. Never answered, not even when malformed."""
+
+    TYPE: ClassVar[str] = "error"
+    code: CODE
+    message: Annotated[str, Text(500)]
+    in_reply_to: str | None = text(64, default=None)
+
+
+def refusal(error: ProtocolError) -> Error:
+    """The `error` frame that answers a refused frame."""
+    return Error(error.code, error.message[:500], error.frame_type)

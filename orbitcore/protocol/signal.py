@@ -1,0 +1,77 @@
+"""The `signal` channel: the bodies sealed inside the relay's `sealed` frame.
+
+Only the two daemons can read them (AES-GCM under the session's signaling keys, the
+token as associated data). Each side seals a `confirm` as soon as the key exchange is
+done; the host then seals its WebRTC `offer`, the guest its `answer`.
+
+The discriminator is `kind`, not `type`: daemons older than this module read `kind`,
+and a sealed body never sits beside the relay's own `type`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
+
+from .frames import Channel, Frame, ProtocolError, Text, text
+from .version import FEATURE_RE, VERSION_RE
+
+CHANNEL = Channel(
+    "signal",
+    "JSON sealed inside the relay's `sealed` frame (or the LAN link's), one body per box, "
+    "named by `kind` (not `type`, for daemons older than versioning). At most 65536 bytes. "
+    "A body that is not well-formed fails the handshake with `protocol_error`; a box that "
+    "does not open fails it with `invite_mismatch`. Either way the other side gets the "
+    "relay's `abort`.",
+    max_bytes=65536,
+    key="kind",
+)
+MAX_FEATURES = 64
+SDP_MAX = 60_000
+
+
+class SignalFrame(Frame):
+    KEY: ClassVar[str] = "kind"
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Confirm(SignalFrame):
+    """Both sides, first: "I derived the keys" (the box opening proves it), which seat
+    sent it (a box reflected back to its sender is refused), and the sender's protocol
+    version, features and software. A confirm without `protocol` comes from a daemon
+    older than versioning: protocol 1.0 with chat and calls.
+
+    The shape of this frame is frozen forever: every future version sends and reads
+    these members with these types, so that any two versions can at least tell each
+    other, cleanly, that they cannot talk."""
+
+    TYPE: ClassVar[str] = "confirm"
+    seat: Literal["host", "guest"]
+    protocol: str | None = text(9, pattern=VERSION_RE, default=None)
+    features: tuple[Annotated[str, Text(32, FEATURE_RE)], ...] | None = None
+    software: str | None = text(64, default=None)
+
+    def __post_init__(self) -> None:
+        if self.features is not None and len(self.features) > MAX_FEATURES:
+            raise ProtocolError(
+                f"`confirm.features` may list at most {MAX_FEATURES}.", frame_type=self.TYPE
+            )
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Offer(SignalFrame):
+    """The host's WebRTC offer (SDP), which carries its DTLS fingerprint."""
+
+    TYPE: ClassVar[str] = "offer"
+    sdp: Annotated[str, Text(SDP_MAX)]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Answer(SignalFrame):
+    """The guest's WebRTC answer (SDP), which carries its DTLS fingerprint."""
+
+    TYPE: ClassVar[str] = "answer"
+    sdp: Annotated[str, Text(SDP_MAX)]
