@@ -1,12 +1,15 @@
 """`orbitd.peer.Peer`, the one owner of the peer connection: two Peers in this process,
 on 127.0.0.1 only (the `ice_loopback` setting), connect and chat; both replace their
 connection, signal the new generation as the first and chat on it; nothing of the
-old connection reaches the session; the media transceivers come back with their tracks."""
+old connection reaches the session; the media transceivers come back with their tracks.
+And no other daemon module drives a WebRTC connection."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aioice.ice
 import pytest
@@ -119,3 +122,37 @@ async def test_replace_keeps_the_media_transceivers_and_their_tracks(
     assert host.peer.generation == guest.peer.generation == 1
     audio.stop()
     video.stop()
+
+
+# What only a connection's owner does: make one, drive its offers and answers, add to it.
+OWNER_CALLS = frozenset(
+    {
+        "RTCPeerConnection",
+        "createOffer",
+        "createAnswer",
+        "setLocalDescription",
+        "setRemoteDescription",
+        "addTransceiver",
+        "addTrack",
+        "createDataChannel",
+        "addIceCandidate",
+    }
+)
+OWNERS = {"orbitd/peer.py", "orbitd/media/browser_link.py"}  # the peer's, the browser's
+# `forward()` adds a track to a connection its caller owns: the test and bench relays'.
+HELPERS = {"orbitd/media/passthrough.py": {"addTrack"}}
+
+
+def test_only_the_owners_drive_a_connection() -> None:
+    root = Path(__file__).resolve().parent.parent
+    found: dict[str, set[str]] = {}
+    for path in sorted((root / "orbitd").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name in OWNER_CALLS:
+                    found.setdefault(path.relative_to(root).as_posix(), set()).add(name)
+    assert set(found) >= OWNERS, found  # the scan still sees what the owners do
+    others = {path: names - HELPERS.get(path, set()) for path, names in found.items()}
+    assert {path: names for path, names in others.items() if names and path not in OWNERS} == {}
