@@ -210,9 +210,10 @@ async def run_chain(
     video_transceiver = next(t for t in sink.getTransceivers() if t.kind == "video")
     chain.sink_codec = negotiated_codec(sink, video_transceiver)
 
-    assert await wait_until(
-        lambda: len(chain.video) >= WARMUP_FRAMES and bool(chain.audio), 15
-    ), "no media at the sink"
+    def started() -> bool:
+        return len(chain.video) >= WARMUP_FRAMES and bool(chain.audio)
+
+    assert await wait_until(started, 15), "no media at the sink"
     await relay.ask({"cmd": "mark"})
     start = time.monotonic()
     chain.window = (start, start)
