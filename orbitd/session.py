@@ -342,7 +342,12 @@ class ChatSession:
             self._refuse_peer_frame(refused)
 
     def _refuse_peer_frame(self, refused: ProtocolError) -> None:
-        fields = {"channel": "peer", "code": refused.code, "type": refused.frame_type}
+        known = refused.frame_type in wire.CHANNEL.frames  # an unknown type is content
+        fields = {
+            "channel": "peer",
+            "code": refused.code,
+            "type": refused.frame_type if known else None,
+        }
         log.warning("protocol_error", extra={"fields": fields})
         if refused.frame_type is None:  # not even its type could be read
             self._emit(

@@ -119,14 +119,20 @@ class Daemon:
 
 
 async def start_daemon(
-    tmp_path: Path, name: str, rendezvous: str, *flags: str, api_login: bool = True
+    tmp_path: Path,
+    name: str,
+    rendezvous: str,
+    *flags: str,
+    api_login: bool = True,
+    environ: dict[str, str] | None = None,
 ) -> Daemon:
-    """Start orbitd; with api_login the test's HTTP client spends the login link and listens
-    to events, else the link is left for a browser."""
+    """Start orbitd (`environ` adds to its environment); with api_login the test's HTTP
+    client spends the login link and listens to events, else the link is left for a browser."""
     home = tmp_path / name
     env = os.environ | {
         "XDG_DATA_HOME": str(home / "data"),
         "XDG_CONFIG_HOME": str(home / "config"),
+        **(environ or {}),
     }
     process = await spawn(
         [
