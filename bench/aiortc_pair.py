@@ -36,8 +36,9 @@ import signal
 import time
 from typing import Any
 
-import aioice.ice
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+
+from orbitd.adapters.aiortc_internals import use_loopback_host_addresses
 
 from .pacing import Lag, paced
 
@@ -45,12 +46,7 @@ LABEL = "chat"
 OPEN_TIMEOUT = 15.0
 
 
-def loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-    """The same patch as `orbitd.ice.use_loopback_only`: 127.0.0.1 is the one candidate."""
-    return ["127.0.0.1"] if use_ipv4 else []
-
-
-aioice.ice.get_host_addresses = loopback_only
+use_loopback_host_addresses()  # as `orbitd.ice.use_loopback_only`: 127.0.0.1 only
 
 
 class Peer:

@@ -295,9 +295,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.kbps:
-        from aiortc.codecs import vpx
+        from orbitd.adapters.aiortc_internals import fix_vp8_bitrate
 
-        vpx.DEFAULT_BITRATE = vpx.MIN_BITRATE = vpx.MAX_BITRATE = args.kbps * 1000
+        fix_vp8_bitrate(args.kbps * 1000)
     use_loopback_only()
     peer: Peer = Camera(args.width, args.height, args.fps) if args.role == "send" else Screen()
     asyncio.run(serve(peer))

@@ -12,19 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aiortc import RTCConfiguration
 
     from .settings import Config
 
 
-def use_loopback_only() -> None:
-    """Make aioice gather 127.0.0.1 and nothing else (process-wide; opt-in)."""
-    import aioice.ice
+def use_loopback_only() -> Callable[[], None]:
+    """Make aioice gather 127.0.0.1 and nothing else (process-wide; opt-in).
+    Returns a function that undoes it (tests)."""
+    from .adapters.aiortc_internals import use_loopback_host_addresses
 
-    def loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
-        return ["127.0.0.1"] if use_ipv4 else []
-
-    aioice.ice.get_host_addresses = loopback_only
+    return use_loopback_host_addresses()
 
 
 def rtc_configuration(config: Config) -> RTCConfiguration:

@@ -41,8 +41,8 @@ from aiortc import (
     RTCRtpTransceiver,
     RTCSessionDescription,
 )
-from aiortc.rtcdtlstransport import certificate_digest
 
+from .adapters.aiortc_internals import nominated_pair, presented_certificate_fingerprint
 from .ice import rtc_configuration, use_loopback_only
 from .media.passthrough import drain, prefer_codecs
 from .settings import Config
@@ -198,12 +198,7 @@ class Peer:
 
     def presented_fingerprint(self) -> str:
         """SHA-256 fingerprint of the certificate the peer presented in the DTLS handshake."""
-        dtls = self._pc.sctp.transport if self._pc.sctp else None
-        ssl = getattr(dtls, "_ssl", None)  # aiortc keeps the OpenSSL connection private
-        if ssl is None:
-            return ""
-        certificate = ssl.get_peer_certificate(as_cryptography=True)
-        return certificate_digest(certificate, "sha-256") if certificate else ""
+        return presented_certificate_fingerprint(self._pc)
 
     # -- media, for calls --------------------------------------------------------------
     def attach_media(self, events: MediaEvents | None) -> None:
@@ -292,14 +287,10 @@ class Peer:
 
     def path(self) -> str | None:
         """How the connection runs: loopback, LAN direct, Internet direct or relayed."""
-        try:  # aioice's nominated pair is private: read it defensively
-            ice = self._pc.sctp.transport.transport if self._pc.sctp else None
-            pair = ice._connection._nominated.get(1) if ice is not None else None
-        except AttributeError:
-            return None
+        pair = nominated_pair(self._pc)
         if pair is None:
             return None
-        local, remote = pair.local_candidate, pair.remote_candidate
+        local, remote = pair.local, pair.remote
         if "relay" in (local.type, remote.type):
             return "relayed"
         if remote.host.startswith("127.") or remote.host == "::1":

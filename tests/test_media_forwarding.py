@@ -61,17 +61,19 @@ async def test_a_sender_track_outlives_its_sources() -> None:
 def _rtp(seq: int, timestamp: int, data: bytes, *, marker: bool = False) -> Any:
     from aiortc.rtp import RtpPacket
 
+    from orbitd.adapters.aiortc_internals import set_depayloaded
+
     packet = RtpPacket(
         payload_type=96, sequence_number=seq, timestamp=timestamp, marker=int(marker)
     )
-    packet._data = data  # type: ignore[attr-defined]  # what the receiver's depayloader sets
+    set_depayloaded(packet, data)  # what the receiver's depayloader does
     return packet
 
 
 def test_forwarding_jitter_buffer_releases_a_frame_at_its_marker() -> None:
     from aiortc.jitterbuffer import JitterBuffer
 
-    from orbitd.media.forwarding import ForwardingJitterBuffer
+    from orbitd.adapters.aiortc_internals import ForwardingJitterBuffer
 
     ours, aiortcs = ForwardingJitterBuffer(128, is_video=True), JitterBuffer(128, is_video=True)
     first = [_rtp(1, 3000, b"ab"), _rtp(2, 3000, b"cd", marker=True)]
@@ -85,7 +87,7 @@ def test_forwarding_jitter_buffer_releases_a_frame_at_its_marker() -> None:
 
 
 def test_forwarding_jitter_buffer_passes_audio_packets_at_once() -> None:
-    from orbitd.media.forwarding import ForwardingJitterBuffer
+    from orbitd.adapters.aiortc_internals import ForwardingJitterBuffer
 
     buffer = ForwardingJitterBuffer(16, prefetch=4)
     frames = [buffer.add(_rtp(10 + n, 960 * n, bytes([n])))[1] for n in range(3)]

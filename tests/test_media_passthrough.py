@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import aioice.ice
 import av
 import pytest
 import pytest_asyncio
@@ -247,9 +246,8 @@ async def run_chain(
 async def chain(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Chain]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)  # undo
-        use_loopback_only()
+    undo_loopback = use_loopback_only()
+    try:
         relay = await RelayProcess.start(tmp_path_factory.mktemp("relay") / "relay.log")
         source, sink = new_pc(), new_pc()
         try:
@@ -259,6 +257,8 @@ async def chain(
             await source.close()
             await relay.stop()
         yield result
+    finally:
+        undo_loopback()
 
 
 def test_the_sink_decodes_moving_video_forwarded_by_the_relay(chain: Chain) -> None:

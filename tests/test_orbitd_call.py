@@ -9,7 +9,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aioice.ice
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
@@ -20,10 +19,10 @@ from tests.processes import Daemon, start_daemon, start_rendezvous
 
 @pytest.fixture
 async def pair(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[Daemon, Daemon]]:
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    use_loopback_only()  # this process's browser stand-in stays on 127.0.0.1 too
+    # This process's browser stand-in stays on 127.0.0.1 too, until the test is over.
+    request.addfinalizer(use_loopback_only())
     process, url = await start_rendezvous(tmp_path)
     alice, bob = await asyncio.gather(
         start_daemon(

@@ -43,9 +43,9 @@ import aiohttp
 import ifaddr
 from aiohttp import web
 from zeroconf import IPVersion, NonUniqueNameException, ServiceStateChange, Zeroconf
-from zeroconf._dns import DNSPointer  # a record type; the package does not re-export it
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
+from ..adapters.zeroconf_internals import forget_service
 from ..identity import Identity
 from .hello import (
     HELLO_PATH,
@@ -488,14 +488,7 @@ class LanPresence:
         announcement is news to the browser (a restarted peer is listed again)."""
         if self._zc is None:
             return
-        cache = self._zc.zeroconf.cache
-        records = list(cache.async_entries_with_name(service))
-        records += [
-            r
-            for r in cache.async_entries_with_name(SERVICE_TYPE)
-            if isinstance(r, DNSPointer) and r.alias.lower() == service.lower()
-        ]
-        cache.async_remove_records(records)
+        forget_service(self._zc.zeroconf, SERVICE_TYPE, service)
 
     # --- the list ---
 

@@ -1,6 +1,7 @@
-"""What a forwarding daemon needs beyond aiortc's playout path: a jitter buffer that
-hands frames on as soon as they are complete, and a sender track that outlives the
-sources it forwards.
+"""What a forwarding daemon needs beyond aiortc's playout path: a sender track that
+outlives the sources it forwards. (The jitter buffer that hands frames on as soon as
+they are complete, `ForwardingJitterBuffer`, is in `orbitd.adapters.aiortc_internals`:
+it is made of aiortc's private parts.)
 
 Imported with the media (aiortc is heavy).
 """
@@ -12,48 +13,12 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from aiortc import MediaStreamTrack
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rtp import RtpPacket
 from av.frame import Frame
 
 if TYPE_CHECKING:
     from av.packet import Packet
     from av.stream import Stream
-
-
-class ForwardingJitterBuffer(JitterBuffer):
-    """Hands a frame on as soon as it is complete: a video frame at its RTP marker bit,
-    and every audio packet at once (an Opus packet is a whole frame).
-
-    aiortc's own buffer releases a video frame only when the next frame's first packet
-    arrives (one frame interval: 33 ms at 30 fps) and holds four audio packets (80 ms)
-    before decoding. That is for playout; a daemon that forwards adds it for nothing,
-    the browser at the far end has its own.
-    """
-
-    def __init__(self, capacity: int, prefetch: int = 0, is_video: bool = False) -> None:
-        super().__init__(capacity, prefetch=0, is_video=is_video)
-
-    def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        origin = self._origin
-        assert origin is not None
-        packets: list[RtpPacket] = []
-        for count in range(self._capacity):
-            packet = self._packets[(origin + count) % self._capacity]
-            if packet is None:
-                return None
-            if packets and packet.timestamp != packets[0].timestamp:
-                return self._take(packets, count)  # the frame before lost its marker
-            packets.append(packet)
-            if packet.marker or not self._is_video:
-                return self._take(packets, count + 1)
-        return None
-
-    def _take(self, packets: list[RtpPacket], count: int) -> JitterFrame:
-        data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
-        self.remove(count)
-        return JitterFrame(data=data, timestamp=packets[0].timestamp)
 
 
 class SenderTrack(MediaStreamTrack):

@@ -17,7 +17,8 @@ stream costs about 36 % of a core; forwarding the encoded frames costs about 4 %
 - Every remote track must be read, or aiortc queues its frames without bound:
   `drain()` reads the ones nobody forwards.
 
-Every use of aiortc's private API is in this module, each with a comment.
+aiortc has no public way to do most of this: every private name it takes is in
+`orbitd.adapters.aiortc_internals`.
 Heavy module: it imports aiortc and av, so import it only when a call starts.
 """
 
@@ -39,7 +40,6 @@ from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
     RTCRtpTransceiver,
-    rtcrtpreceiver,
     sdp,
 )
 from aiortc import codecs as aiortc_codecs
@@ -47,7 +47,15 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 from av.frame import Frame
 
-from .forwarding import ForwardingJitterBuffer, SenderTrack
+from ..adapters.aiortc_internals import (
+    ForwardingJitterBuffer,
+    receiver_decoder_factory,
+    replace_receiver_decoder,
+    replace_receiver_jitter_buffer,
+    send_pli,
+    wrap_send_keyframe,
+)
+from .forwarding import SenderTrack
 
 if TYPE_CHECKING:
     from av.stream import Stream
@@ -124,19 +132,19 @@ def install_passthrough() -> None:
     Each packet carries `pts` in the RTP clock (`time_base` 1/90000 for video,
     1/48000 for Opus), `is_keyframe`, and `opaque` = the codec's MIME type, lower case.
     """
-    # Private: aiortc has no hook to replace a receiver's decoder; its decoder thread
-    # looks up the module-level `get_decoder` for every codec change, so replacing it
-    # here takes effect for every receiver, existing or future. The receiver passes
-    # whatever `decode()` returns to the track untouched.
-    rtcrtpreceiver.get_decoder = _get_decoder  # type: ignore[attr-defined]
-    # Private too: receivers build their jitter buffer from the module-level name when
+    # aiortc has no hook to replace a receiver's decoder; its decoder thread looks up
+    # the module-level `get_decoder` for every codec change, so replacing it here takes
+    # effect for every receiver, existing or future. The receiver passes whatever
+    # `decode()` returns to the track untouched.
+    replace_receiver_decoder(_get_decoder)
+    # Receivers build their jitter buffer from the module-level name when
     # they are created (the daemon's media transceivers come after this call).
-    rtcrtpreceiver.JitterBuffer = ForwardingJitterBuffer  # type: ignore[attr-defined]
+    replace_receiver_jitter_buffer(ForwardingJitterBuffer)
 
 
 def passthrough_installed() -> bool:
     """Whether `install_passthrough()` is in effect in this process."""
-    return vars(rtcrtpreceiver)["get_decoder"] is _get_decoder
+    return receiver_decoder_factory() is _get_decoder
 
 
 # --- keyframe requests ---------------------------------------------------------------
@@ -183,8 +191,8 @@ class KeyframeRequester:
         # source retransmitted; a sender ignores a PLI for an SSRC that is not its own.
         ssrcs = [source.source for source in receiver.getSynchronizationSources()]
         for ssrc in ssrcs:
-            # Private: aiortc sends PLI itself only on loss; it has no public call.
-            self._spawn(receiver._send_rtcp_pli(ssrc))
+            # aiortc sends PLI itself only on loss; it has no public call.
+            self._spawn(send_pli(receiver, ssrc))
         if ssrcs:
             self.sent += 1
 
@@ -227,16 +235,14 @@ def on_keyframe_request(
     callbacks[slot if slot is not None else object()] = callback
     if not first:
         return
-    # Private: RTCRtpSender handles PLI/FIR by calling its `_send_keyframe()`; there
-    # is no event for it. Wrap it on this instance only, once.
-    original = sender._send_keyframe
+    # aiortc has no event for a keyframe request: wrap the sender's handling of it,
+    # on this instance only, once.
 
-    def send_keyframe() -> None:
-        original()
+    def requested() -> None:
         for callback in list(_keyframe_callbacks.get(sender, {}).values()):
             callback()
 
-    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
+    wrap_send_keyframe(sender, requested)
 
 
 def link_keyframe_requests(sender: RTCRtpSender, receiver: RTCRtpReceiver) -> KeyframeRequester:
