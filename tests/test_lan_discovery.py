@@ -29,6 +29,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from orbitcore.protocol import lan
+from orbitcore.protocol.frames import ProtocolError
 from orbitd.app import create_app
 from orbitd.identity import Identity, load_or_create_identity, load_or_create_ui_secret
 from orbitd.lan.discovery import PRIVATE_NETWORKS, LanInterface, LanPresence, choose_interfaces
@@ -133,15 +135,15 @@ def test_check_hello() -> None:
     me, other = new_identity(), new_identity()
     nonce, address = "n" * 24, "10.0.0.2:7171"
 
-    def answer(identity: Identity, name: str = "bob", signed_for: str = address) -> dict[str, str]:
+    def answer(identity: Identity, name: str = "bob", signed_for: str = address) -> lan.Hello:
         message = hello_message(nonce, name, identity.fingerprint, signed_for)
-        return {
-            "name": name,
-            "fingerprint": identity.fingerprint,
-            "address": signed_for,
-            "public_key": identity.public_key.hex(),
-            "signature": identity.sign(message).hex(),
-        }
+        return lan.Hello(
+            name=name,
+            fingerprint=identity.fingerprint,
+            address=signed_for,
+            public_key=identity.public_key.hex(),
+            signature=identity.sign(message).hex(),
+        )
 
     expect = {"nonce": nonce, "name": "bob", "fingerprint": me.fingerprint, "address": address}
     assert check_hello(answer(me), **expect) is None
@@ -150,8 +152,13 @@ def test_check_hello() -> None:
     relayed = check_hello(answer(me, signed_for="10.0.0.9:7171"), **expect)
     assert relayed is not None and "relayed" in relayed
     assert check_hello(answer(me), **(expect | {"nonce": "m" * 24})) == "bad signature"
-    assert check_hello([], **expect) == "not a JSON object"
-    assert check_hello({"name": "bob"}, **expect) == "no public key or signature"
+    good = answer(me).to_dict()
+    assert lan.CHANNEL.parse_as(lan.Hello, json.dumps(good)) == answer(me)
+    del good["type"]  # daemons older than the protocol module send no type: still a hello
+    assert lan.CHANNEL.parse_as(lan.Hello, good) == answer(me)
+    for bad in ("[]", '{"name": "bob"}', json.dumps(good | {"signature": "zz"})):
+        with pytest.raises(ProtocolError):
+            lan.CHANNEL.parse_as(lan.Hello, bad)
 
 
 async def test_hello_endpoint_proves_the_key(
@@ -169,7 +176,8 @@ async def test_hello_endpoint_proves_the_key(
     assert body["fingerprint"] == identity.fingerprint and body["name"] == "alice"
     assert body["address"] == f"127.0.0.1:{client.port}"
     where = {"nonce": nonce, "name": "alice", "fingerprint": identity.fingerprint}
-    assert check_hello(body, **where, address=body["address"]) is None
+    hello = lan.CHANNEL.parse_as(lan.Hello, body)
+    assert check_hello(hello, **where, address=body["address"]) is None
     for bad in ("", "short", "x" * 129, "abcdefghijklmnop/0123"):
         response = await client.get(HELLO_PATH, params={"nonce": bad})
         assert response.status == 400

@@ -12,12 +12,14 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import expect
 
@@ -28,6 +30,7 @@ from orbitcore.ratelimit import RateLimiter
 from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan import invitee as invitee_module
 from orbitd.lan import link as link_module
+from orbitd.lan import listener, make_lan_app
 from orbitd.lan.invitee import Invitee
 from orbitd.lan.invites import (
     Nonces,
@@ -37,6 +40,7 @@ from orbitd.lan.invites import (
     parse_invite,
 )
 from orbitd.lan.link import LanLink, lan_status, relay_frame
+from orbitd.manager import SessionManager
 from tests.lan_daemons import invite, pair, phase
 from tests.netns import NetnsLan, NsDaemon, netns_lan_fixture
 
@@ -122,6 +126,42 @@ def test_only_relay_frames_cross_the_link_and_the_status_is_local() -> None:
     status = lan_status("ABCDEFGHJKLM", 5, 300, 299)
     assert status["state"] == "ACTIVE" and status["max_message_length"] == 300
     assert status["timer"]["ttl_minutes"] == 5 and status["timer"]["remaining_seconds"] == 299
+
+
+async def test_the_listener_refuses_malformed_bodies_with_a_4xx_and_a_reason(
+    aiohttp_client: Callable[..., Awaitable[TestClient[web.Request, web.Application]]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(invitee_module, "INVITES_PER_MINUTE", 100)
+    invitee = Invitee(new_identity(), lambda: None, _no_manager, lambda event: None)
+    app = make_lan_app()
+    listener.add_routes(app, invitee)
+    client = await aiohttp_client(app)
+    good = signed(new_identity(), to="b" * 64, nonce="n" * 32)
+    refused = {
+        "[" * 20_000: (400, "invalid_json"),  # nesting, well inside the size cap
+        "{not json": (400, "invalid_json"),
+        "x" * 5000: (400, "invalid_json"),  # over the channel's 4096 bytes
+        "[1]": (422, "invalid_body"),
+        json.dumps(good | {"type": "hello"}): (422, "invalid_body"),
+        json.dumps(good | {"name": "\ud800"}): (422, "invalid_name"),  # a lone surrogate
+        json.dumps(good | {"ttl_minutes": "60"}): (422, "invalid_ttl_minutes"),
+        json.dumps({k: v for k, v in good.items() if k != "nonce"}): (422, "invalid_nonce"),
+    }
+    for body, expected in refused.items():
+        response = await client.post("/lan/invite", data=body)
+        answer = await response.json()
+        assert (response.status, answer["error"]) == expected, body[:60]
+        assert answer["reason"]
+    response = await client.delete("/lan/invite/ABCDEFGHJKLM", json={"signature": 5})
+    assert (response.status, (await response.json())["error"]) == (422, "invalid_signature")
+    # A well-formed invite gets as far as the checks that need the network.
+    response = await client.post("/lan/invite", json=good)
+    assert (response.status, (await response.json())["error"]) == (403, "bad_nonce")
+
+
+def _no_manager() -> SessionManager:
+    raise AssertionError("no session is opened here")
 
 
 class Frames(list[Frame]):

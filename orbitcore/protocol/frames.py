@@ -37,15 +37,22 @@ _STEP = str.maketrans({"[": "+", "{": "+", "]": "-", "}": "-"})
 
 class ProtocolError(Exception):
     """A frame we refuse, and why: `code` is `protocol_error` unless a caller says otherwise;
-    `frame_type` is the type of the frame it answers, when that much could be read."""
+    `frame_type` is the type of the frame it answers, when that much could be read;
+    `member` the (top-level) member that is missing or wrong, if it is one."""
 
     def __init__(
-        self, message: str, *, frame_type: str | None = None, code: str = "protocol_error"
+        self,
+        message: str,
+        *,
+        frame_type: str | None = None,
+        code: str = "protocol_error",
+        member: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.frame_type = frame_type
         self.code = code
+        self.member = member
 
 
 def nesting_depth(text: str) -> int:
@@ -130,7 +137,9 @@ class Frame:
                 if _optional(hints[f.name]):
                     values[f.name] = None
                     continue
-                raise ProtocolError(f"`{cls.TYPE}` needs `{f.name}`.", frame_type=cls.TYPE)
+                raise ProtocolError(
+                    f"`{cls.TYPE}` needs `{f.name}`.", frame_type=cls.TYPE, member=f.name
+                )
             values[f.name] = _check(cls.TYPE, f.name, body[f.name], hints[f.name], f.metadata)
         return cls(**values)
 
@@ -190,7 +199,11 @@ def json_type(hint: Any) -> str:
 
 def _check(frame_type: str, name: str, value: Any, hint: Any, meta: Any) -> Any:
     def refuse(what: str) -> ProtocolError:
-        return ProtocolError(f"`{frame_type}.{name}` must be {what}.", frame_type=frame_type)
+        return ProtocolError(
+            f"`{frame_type}.{name}` must be {what}.",
+            frame_type=frame_type,
+            member=name.split(".", 1)[0],
+        )
 
     if get_origin(hint) is Annotated:
         base, *extras = get_args(hint)
@@ -324,6 +337,18 @@ class Channel:
         if cls is None:
             shown = kind[:40] if _printable(kind) else None
             raise ProtocolError(f"Unknown frame type on {self.name}: {shown!r}.", frame_type=shown)
+        return cls.from_dict(body)
+
+    def parse_as(self, cls: type[F], raw: str | bytes | dict[str, Any]) -> F:
+        """A body whose frame the endpoint names (an HTTP body): read as `cls` whether or
+        not it says its type; one that names another type is refused."""
+        if self.frames.get(cls.TYPE) is not cls:
+            raise ValueError(f"{cls.__name__} is not a frame of {self.name}")
+        body = raw if isinstance(raw, dict) else read_json(raw, max_bytes=self.max_bytes)
+        if not isinstance(body, dict):
+            raise ProtocolError("A frame is a JSON object.", frame_type=cls.TYPE)
+        if body.get(self.key, cls.TYPE) != cls.TYPE:
+            raise ProtocolError(f"Expected `{cls.TYPE}` here.", frame_type=cls.TYPE)
         return cls.from_dict(body)
 
 

@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
-import json
 import logging
 import secrets
 import socket
@@ -44,6 +43,9 @@ import ifaddr
 from aiohttp import web
 from zeroconf import IPVersion, NonUniqueNameException, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+from orbitcore.protocol import lan
+from orbitcore.protocol.frames import ProtocolError
 
 from ..adapters.zeroconf_internals import forget_service
 from ..identity import Identity
@@ -459,13 +461,15 @@ class LanPresence:
                 body = await response.content.read(HELLO_MAX_BYTES + 1)
             if len(body) > HELLO_MAX_BYTES:
                 return None
-            answer = json.loads(body)
-        except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
+        except (aiohttp.ClientError, TimeoutError, OSError):
             return None
-        if not isinstance(answer, dict):
+        try:
+            hello = lan.CHANNEL.parse_as(lan.Hello, body)
+        except ProtocolError:
+            log.info("protocol_error", extra={"fields": {"channel": "lan", "type": "hello"}})
             return None
         why = check_hello(
-            answer, nonce=nonce, name=seen.name, fingerprint=seen.fingerprint, address=address
+            hello, nonce=nonce, name=seen.name, fingerprint=seen.fingerprint, address=address
         )
         return "" if why is None else why
 

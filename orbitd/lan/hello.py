@@ -1,5 +1,6 @@
 """The LAN hello: a signed answer that proves a daemon holds the key it announced,
-at the address it was reached on (liveness, impostors and relays in one check)."""
+at the address it was reached on (liveness, impostors and relays in one check).
+The answer is `orbitcore.protocol.lan.Hello`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
+
+from orbitcore.protocol import lan
 
 from ..identity import Identity, signature_valid
 
@@ -49,35 +51,28 @@ async def serve_hello(request: web.Request) -> web.Response:
     address = f"{sockname[0]}:{sockname[1]}"
     fingerprint = state.identity.fingerprint
     signature = state.identity.sign(hello_message(nonce, state.name, fingerprint, address))
-    return web.json_response(
-        {
-            "name": state.name,
-            "fingerprint": fingerprint,
-            "version": PROTOCOL_VERSION,
-            "public_key": state.identity.public_key.hex(),
-            "address": address,
-            "signature": signature.hex(),
-        }
+    hello = lan.Hello(
+        name=state.name,
+        fingerprint=fingerprint,
+        public_key=state.identity.public_key.hex(),
+        address=address,
+        signature=signature.hex(),
+        version=PROTOCOL_VERSION,
     )
+    return web.json_response(hello.to_dict())
 
 
 def check_hello(
-    answer: Any, *, nonce: str, name: str, fingerprint: str, address: str
+    hello: lan.Hello, *, nonce: str, name: str, fingerprint: str, address: str
 ) -> str | None:
-    """None if `answer` proves the key `fingerprint` under `name` at `address`, else why not."""
-    if not isinstance(answer, dict):
-        return "not a JSON object"
-    try:
-        public_key = bytes.fromhex(str(answer["public_key"]))
-        signature = bytes.fromhex(str(answer["signature"]))
-    except (KeyError, ValueError):
-        return "no public key or signature"
+    """None if `hello` proves the key `fingerprint` under `name` at `address`, else why not."""
+    public_key, signature = bytes.fromhex(hello.public_key), bytes.fromhex(hello.signature)
     if hashlib.sha256(public_key).hexdigest() != fingerprint:
         return "the key is not the announced fingerprint"
     if not signature_valid(public_key, signature, hello_message(nonce, name, fingerprint, address)):
-        if answer.get("name") != name:
+        if hello.name != name:
             return "the name is not the announced name"
-        if answer.get("address") != address:
-            return f"signed for {answer.get('address')!r}, not {address!r} (relayed?)"
+        if hello.address != address:
+            return f"signed for {hello.address!r}, not {address!r} (relayed?)"
         return "bad signature"
     return None

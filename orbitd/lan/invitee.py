@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol import lan
 from orbitcore.ratelimit import RateLimiter
 
 from ..crypto import Invite, Seat
@@ -104,14 +105,12 @@ class Incoming:
         started = self.accepted_at if self.accepted_at is not None else now
         return max(0, int(self.invite.ttl_minutes * 60 - (now - started)))
 
-    def answer(self, now: float) -> dict[str, Any]:
+    def answer(self, now: float) -> lan.InviteState:
         """What the inviter's poll learns."""
-        answer: dict[str, Any] = {"state": self.state.value}
-        if self.state is State.ACCEPTED:
-            answer["remaining_seconds"] = self.remaining_seconds(now)
-        if self.end_reason is not None:
-            answer["reason"] = self.end_reason
-        return answer
+        accepted = self.state is State.ACCEPTED
+        return lan.InviteState(
+            self.state.value, self.remaining_seconds(now) if accepted else None, self.end_reason
+        )
 
 
 class Invitee:
@@ -150,7 +149,7 @@ class Invitee:
             raise Refusal(429, "rate_limited", "Too many requests from your address.")
         return self.nonces.issue(address)
 
-    def receive(self, body: object, address: str) -> Incoming:
+    def receive(self, body: str | bytes | dict[str, Any], address: str) -> Incoming:
         """A new request, checked; 4xx refusals say why."""
         if not self.invite_limit.allow(address, INVITES_PER_MINUTE, time.monotonic()):
             raise Refusal(429, "rate_limited", "Too many invites from your address: wait a minute.")
@@ -217,7 +216,7 @@ class Invitee:
             raise Refusal(404, "request_not_found", "No such request.")
         return request
 
-    async def poll(self, request_id: str, address: str, since: str, wait: float) -> dict[str, Any]:
+    async def poll(self, request_id: str, address: str, since: str, wait: float) -> lan.InviteState:
         """The request's state; waits up to `wait` s while it is still `since`."""
         request = self._request(request_id, address)
         request.last_seen = time.monotonic()
@@ -227,14 +226,11 @@ class Invitee:
             request.last_seen = time.monotonic()
         return request.answer(time.monotonic())
 
-    def withdraw(self, request_id: str, address: str, signature: object) -> None:
+    def withdraw(self, request_id: str, address: str, withdraw: lan.Withdraw) -> None:
         request = self._request(request_id, address)
-        try:
-            raw = bytes.fromhex(signature) if isinstance(signature, str) else b""
-        except ValueError:
-            raw = b""
         message = withdraw_message(request_id, self.identity.fingerprint)
-        if not signature_valid(request.invite.public_key, raw, message):
+        signature = bytes.fromhex(withdraw.signature)
+        if not signature_valid(request.invite.public_key, signature, message):
             raise Refusal(403, "bad_signature", "The signature does not match.")
         self._give_up(request, "withdrawn")
 

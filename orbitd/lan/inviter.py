@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol import lan
+from orbitcore.protocol.frames import Frame, ProtocolError
 
 from ..crypto import Invite, Seat
 from ..identity import Identity
@@ -95,11 +96,24 @@ class Outgoing:
         }
 
 
-async def _json(response: aiohttp.ClientResponse) -> Any:
+F = TypeVar("F", bound=Frame)
+
+
+async def _body(response: aiohttp.ClientResponse) -> bytes:
     body = await response.content.read(BODY_MAX + 1)
     if len(body) > BODY_MAX:
         raise ValueError("answer too large")
-    return json.loads(body)
+    return body
+
+
+def _answer(cls: type[F], body: bytes) -> F:
+    """The invitee's answer as the frame its endpoint gives; one that is not is logged
+    as `protocol_error` and taken for no answer (ValueError)."""
+    try:
+        return lan.CHANNEL.parse_as(cls, body)
+    except ProtocolError:
+        log.warning("protocol_error", extra={"fields": {"channel": "lan", "type": cls.TYPE}})
+        raise ValueError("an answer that is not a frame") from None
 
 
 class Inviter:
@@ -173,27 +187,29 @@ class Inviter:
             async with http.get(
                 f"{out.base}/lan/invite/nonce", timeout=ASK_TIMEOUT, allow_redirects=False
             ) as response:
-                answer = await _json(response)
-                if response.status != 200 or not isinstance(answer, dict):
-                    raise self._refused(response.status, answer)
+                body = await _body(response)
+                if response.status != 200:
+                    raise self._refused(response.status, body)
+                given = _answer(lan.InviteNonce, body)
             signed = SignedInvite.make(
                 self.identity,
                 name=self.name,
                 to=out.peer["fingerprint"],
-                nonce=str(answer.get("nonce")),
+                nonce=given.nonce,
                 session_id=out.id,
                 ttl_minutes=out.ttl_minutes,
                 max_message_length=out.max_message_length,
             )
             async with http.post(
                 f"{out.base}/lan/invite",
-                json=signed.wire(),
+                json=signed.frame().to_dict(),
                 timeout=ASK_TIMEOUT,
                 allow_redirects=False,
             ) as response:
-                answer = await _json(response)
+                body = await _body(response)
                 if response.status != 202:
-                    raise self._refused(response.status, answer)
+                    raise self._refused(response.status, body)
+                _answer(lan.InviteReceived, body)
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             log.info("LAN: invite not delivered", extra={"fields": {"error": type(exc).__name__}})
             raise Refusal(
@@ -201,15 +217,17 @@ class Inviter:
             ) from None
 
     @staticmethod
-    def _refused(status: int, answer: Any) -> Refusal:
-        code = answer.get("error") if isinstance(answer, dict) else None
-        if isinstance(code, str) and code in PEER_REFUSALS:
-            return Refusal(*PEER_REFUSALS[code])
-        said = answer.get("reason") if isinstance(answer, dict) else None
+    def _refused(status: int, body: bytes) -> Refusal:
+        try:
+            said = lan.CHANNEL.parse_as(lan.Error, body)
+        except ProtocolError:
+            said = lan.Error("unreadable", "(an answer that is not an error body)")
+        if said.error in PEER_REFUSALS:
+            return Refusal(*PEER_REFUSALS[said.error])
         return Refusal(
             502,
             "peer_refused",
-            f"Their device refused the invite ({status} {code}): {str(said)[:200]}",
+            f"Their device refused the invite ({status} {said.error}): {said.reason[:200]}",
         )
 
     async def code(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +268,7 @@ class Inviter:
         with contextlib.suppress(aiohttp.ClientError, TimeoutError, OSError):
             async with self.http().delete(
                 f"{out.base}/lan/invite/{out.id}",
-                json={"signature": signature.hex()},
+                json=lan.Withdraw(signature.hex()).to_dict(),
                 timeout=aiohttp.ClientTimeout(total=wait),
                 allow_redirects=False,
             ) as response:
@@ -292,7 +310,7 @@ class Inviter:
             failures = 0
             self._answered(out, answer)
 
-    async def _poll(self, out: Outgoing) -> dict[str, Any]:
+    async def _poll(self, out: Outgoing) -> lan.InviteState:
         params = {"since": out.state.value.replace("waiting", "pending"), "wait": "10"}
         async with self.http().get(
             f"{out.base}/lan/invite/{out.id}",
@@ -301,21 +319,21 @@ class Inviter:
             allow_redirects=False,
         ) as response:
             if response.status == 404:
-                return {"state": "expired"}
-            answer = await _json(response)
-            if response.status != 200 or not isinstance(answer, dict):
+                return lan.InviteState("expired")
+            body = await _body(response)
+            if response.status != 200:
                 raise ValueError(f"poll answered {response.status}")
-            return answer
+            return _answer(lan.InviteState, body)
 
-    def _answered(self, out: Outgoing, answer: dict[str, Any]) -> None:
+    def _answered(self, out: Outgoing, answer: lan.InviteState) -> None:
         if out.state not in (State.WAITING, State.ACCEPTED):
             return  # used or cancelled while the poll was out
-        state = answer.get("state")
+        state = answer.state
         if state == "pending":
             return
         if state == "accepted":
-            remaining = answer.get("remaining_seconds")
-            if out.state is State.WAITING and isinstance(remaining, int) and remaining > 0:
+            remaining = answer.remaining_seconds
+            if out.state is State.WAITING and remaining is not None and remaining > 0:
                 out.state, out.ends_at = State.ACCEPTED, time.monotonic() + remaining
                 log.info("LAN: invite accepted", extra={"fields": {"name": out.peer["name"]}})
                 self._emit(
@@ -329,7 +347,7 @@ class Inviter:
             return
         if state == "declined":
             self._close(out, "declined")
-        elif state == "ended" and answer.get("reason") != "connect_timeout":
+        elif state == "ended" and answer.reason != "connect_timeout":
             self._close(out, "cancelled")
         else:  # expired, withdrawn, ended by its deadline, or nonsense
             self._close(out, "expired")

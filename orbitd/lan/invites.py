@@ -1,6 +1,7 @@
 """LAN invites, the parts with no I/O: the signed request, the code, rate limits, nonces.
 
-An invite is `POST /lan/invite` from the inviter's daemon to the invitee's LAN listener:
+An invite is `POST /lan/invite` from the inviter's daemon to the invitee's LAN listener,
+an `orbitcore.protocol.lan.Invite`:
 
     {"session_id", "name", "fingerprint", "public_key", "ttl_minutes",
      "max_message_length", "nonce", "signature"}
@@ -23,20 +24,19 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol import lan
+from orbitcore.protocol.frames import Frame, ProtocolError
 
 from ..identity import Identity, signature_valid
-from .peers import FINGERPRINT
 
 INVITE_CONTEXT = "chatorbit-lan-invite/1"
 WITHDRAW_CONTEXT = "chatorbit-lan-withdraw/1"
-SESSION_ID = re.compile(r"[A-Z0-9]{12}")
 SESSION_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 CODE = re.compile(r"[0-9]{6}")
-NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}")
-NAME_MAX = 63
+NAME_MAX = lan.NAME_MAX
 TTL_MINUTES = (1, 10000)
 MAX_MESSAGE_LENGTH = (200, 16000)
 DEFAULT_TTL_MINUTES = 60
@@ -123,17 +123,20 @@ class SignedInvite:
             identity.sign(message),
         )
 
+    def frame(self) -> lan.Invite:
+        return lan.Invite(
+            session_id=self.session_id,
+            name=self.name,
+            fingerprint=self.fingerprint,
+            public_key=self.public_key.hex(),
+            ttl_minutes=self.ttl_minutes,
+            max_message_length=self.max_message_length,
+            nonce=self.nonce,
+            signature=self.signature.hex(),
+        )
+
     def wire(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "name": self.name,
-            "fingerprint": self.fingerprint,
-            "public_key": self.public_key.hex(),
-            "ttl_minutes": self.ttl_minutes,
-            "max_message_length": self.max_message_length,
-            "nonce": self.nonce,
-            "signature": self.signature.hex(),
-        }
+        return self.frame().to_dict()
 
     def check(self, to: str) -> Refusal | None:
         """None if the signature is this key's, over this invite to `to`; else the refusal."""
@@ -161,10 +164,17 @@ def whole(value: object, low: int, high: int) -> int | None:
 
 def session_limits(body: dict[str, Any]) -> tuple[int, int]:
     """(ttl_minutes, max_message_length) from a body, defaults for missing ones."""
-    ttl = whole(body.get("ttl_minutes", DEFAULT_TTL_MINUTES), *TTL_MINUTES)
+    return check_limits(
+        body.get("ttl_minutes", DEFAULT_TTL_MINUTES),
+        body.get("max_message_length", DEFAULT_MAX_MESSAGE_LENGTH),
+    )
+
+
+def check_limits(ttl_minutes: object, max_message_length: object) -> tuple[int, int]:
+    ttl = whole(ttl_minutes, *TTL_MINUTES)
     if ttl is None:
         raise Refusal(422, "invalid_ttl_minutes", "ttl_minutes: a whole number from 1 to 10000.")
-    length = whole(body.get("max_message_length", DEFAULT_MAX_MESSAGE_LENGTH), *MAX_MESSAGE_LENGTH)
+    length = whole(max_message_length, *MAX_MESSAGE_LENGTH)
     if length is None:
         raise Refusal(
             422,
@@ -174,41 +184,39 @@ def session_limits(body: dict[str, Any]) -> tuple[int, int]:
     return ttl, length
 
 
-def _hex(value: object, size: int, field: str) -> bytes:
+F = TypeVar("F", bound=Frame)
+
+
+def read_body(cls: type[F], raw: str | bytes | dict[str, Any]) -> F:
+    """A LAN listener's request body as the frame its endpoint takes: the one refusal
+    path (400 `invalid_json`, 422 `invalid_body` or `invalid_<member>`)."""
     try:
-        raw = bytes.fromhex(value) if isinstance(value, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != size:
-        raise Refusal(422, f"invalid_{field}", f"{field}: {size} bytes in hex.")
-    return raw
+        return lan.CHANNEL.parse_as(cls, raw)
+    except ProtocolError as exc:
+        if exc.member is not None:
+            raise Refusal(422, f"invalid_{exc.member}", exc.message) from None
+        if exc.frame_type is None:  # not even JSON
+            raise Refusal(
+                400, "invalid_json", f"The request body is not valid: {exc.message}"
+            ) from None
+        raise Refusal(422, "invalid_body", "The request body must be a JSON object.") from None
 
 
-def parse_invite(body: object) -> SignedInvite:
-    """The invite in a request body, checked for shape (422 for what is wrong)."""
-    if not isinstance(body, dict):
-        raise Refusal(422, "invalid_body", "The request body must be a JSON object.")
-    session_id, name = body.get("session_id"), body.get("name")
-    fingerprint = body.get("fingerprint")
-    if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
-        raise Refusal(422, "invalid_session_id", "session_id: 12 of A-Z and 0-9.")
-    if not isinstance(name, str) or not name.strip() or len(name.encode()) > NAME_MAX:
+def parse_invite(body: str | bytes | dict[str, Any]) -> SignedInvite:
+    """The invite in a request body, checked (422 `invalid_<member>` for what is wrong)."""
+    invite = read_body(lan.Invite, body)
+    if not invite.name.strip() or len(invite.name.encode()) > NAME_MAX:
         raise Refusal(422, "invalid_name", "name: 1 to 63 bytes.")
-    if not isinstance(fingerprint, str) or not FINGERPRINT.fullmatch(fingerprint):
-        raise Refusal(422, "invalid_fingerprint", "fingerprint: 64 lowercase hex digits.")
-    nonce = body.get("nonce")
-    if not isinstance(nonce, str) or not NONCE.fullmatch(nonce):
-        raise Refusal(422, "invalid_nonce", "nonce: the one this daemon handed out.")
-    ttl, length = session_limits(body)
+    ttl, length = check_limits(invite.ttl_minutes, invite.max_message_length)
     return SignedInvite(
-        session_id,
-        name,
-        fingerprint,
-        _hex(body.get("public_key"), 32, "public_key"),
+        invite.session_id,
+        invite.name,
+        invite.fingerprint,
+        bytes.fromhex(invite.public_key),
         ttl,
         length,
-        nonce,
-        _hex(body.get("signature"), 64, "signature"),
+        invite.nonce,
+        bytes.fromhex(invite.signature),
     )
 
 

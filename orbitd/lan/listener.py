@@ -8,20 +8,19 @@ endpoint authenticates for itself, see `invites` and `invitee`).
     GET    /lan/session/{id}            WebSocket: the session's relay frames, once accepted
 
 Everything but the nonce and the invite itself answers only the address the invite
-came from.
+came from. The bodies are `orbitcore.protocol.lan`'s frames (docs/protocol.md); a body
+that is not the endpoint's frame is refused with 400 or 422 (`invites.read_body`).
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from orbitcore.errors import Refusal
+from orbitcore.protocol import lan
 
 from .invitee import POLL_WAIT_MAX, REQUEST_SECONDS, Invitee
-from .invites import NONCE_SECONDS
+from .invites import NONCE_SECONDS, read_body
 from .link import FRAME_MAX_BYTES
 
 INVITEE = web.AppKey("lan_invitee", Invitee)
@@ -33,24 +32,16 @@ def _remote(request: web.Request) -> str:
     return request.remote
 
 
-async def _body(request: web.Request) -> Any:
-    try:
-        return json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise Refusal(400, "invalid_json", "The request body is not valid JSON.") from None
-
-
 async def _nonce(request: web.Request) -> web.Response:
     nonce = request.app[INVITEE].nonce(_remote(request))
-    return web.json_response({"nonce": nonce, "expires_in": int(NONCE_SECONDS)})
+    return web.json_response(lan.InviteNonce(nonce, int(NONCE_SECONDS)).to_dict())
 
 
 async def _invite(request: web.Request) -> web.Response:
     address = _remote(request)
-    incoming = request.app[INVITEE].receive(await _body(request), address)
-    return web.json_response(
-        {"request_id": incoming.id, "expires_in": int(REQUEST_SECONDS)}, status=202
-    )
+    incoming = request.app[INVITEE].receive(await request.read() or b"{}", address)
+    received = lan.InviteReceived(incoming.id, int(REQUEST_SECONDS))
+    return web.json_response(received.to_dict(), status=202)
 
 
 async def _poll(request: web.Request) -> web.Response:
@@ -61,14 +52,13 @@ async def _poll(request: web.Request) -> web.Response:
     answer = await request.app[INVITEE].poll(
         request.match_info["id"], _remote(request), request.query.get("since", ""), wait
     )
-    return web.json_response(answer)
+    return web.json_response(answer.to_dict())
 
 
 async def _withdraw(request: web.Request) -> web.Response:
-    body = await _body(request)
-    signature = body.get("signature") if isinstance(body, dict) else None
-    request.app[INVITEE].withdraw(request.match_info["id"], _remote(request), signature)
-    return web.json_response({"withdrawn": True})
+    withdraw = read_body(lan.Withdraw, await request.read() or b"{}")
+    request.app[INVITEE].withdraw(request.match_info["id"], _remote(request), withdraw)
+    return web.json_response(lan.Withdrawn(True).to_dict())
 
 
 async def _session(request: web.Request) -> web.StreamResponse:
