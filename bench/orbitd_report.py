@@ -260,8 +260,8 @@ def notes(daemons: DaemonResult, logs: dict[str, dict[str, Any]]) -> list[str]:
     if daemons.timings and daemons.timings[0].index == 0:
         first = daemons.timings[0]
         out.append(
-            f"the 1st session loads aiortc in both daemons: its POST /api/tokens took "
-            f"{num(first.token_request_ms)} ms and its POST /api/join "
+            f"the 1st session loads aiortc and cryptography in both daemons: its POST "
+            f"/api/tokens took {num(first.token_request_ms)} ms and its POST /api/join "
             f"{num(first.join_request_ms)} ms (p50 over all sessions: "
             f"{num(daemons.token_request_ms.p50)} and {num(daemons.join_request_ms.p50)} ms)"
         )
