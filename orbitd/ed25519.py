@@ -4,8 +4,8 @@ The identity key is read on every start, but only LAN mode signs with it, and
 `cryptography`'s native module is about 10 MiB of an idle daemon's memory. So
 the daemon reads the key file (PKCS#8, as `cryptography` writes it) and derives
 the public key here, with the arithmetic of RFC 8032's reference code (§5.1.5,
-§6); signing still loads `cryptography` (`Identity.private_key`), which checks
-that it derives the same public key.
+§6). Signing still loads `cryptography` (`Identity.private_key`, which checks
+that the library derives the same public key).
 
 It runs once per start, on this machine's own key: it is not constant-time, and
 nothing here is used on data from the network.
