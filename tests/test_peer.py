@@ -11,11 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aioice.ice
 import pytest
 from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
+from orbitd.ice import use_loopback_only
 from orbitd.media.passthrough import drain
 from orbitd.peer import Peer, PeerState
 from orbitd.settings import Config
@@ -42,12 +42,15 @@ class Side:
 
 
 @pytest.fixture
-async def sides(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Side, Side]]:
+async def sides() -> AsyncIterator[tuple[Side, Side]]:
     # `ice_loopback` patches aioice for the whole process: undone after the test.
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
-    host, guest = Side(), Side()
-    yield host, guest
-    await asyncio.gather(host.peer.close(), guest.peer.close())
+    undo_loopback = use_loopback_only()
+    try:
+        host, guest = Side(), Side()
+        yield host, guest
+        await asyncio.gather(host.peer.close(), guest.peer.close())
+    finally:
+        undo_loopback()
 
 
 async def signal(host: Side, guest: Side) -> None:
