@@ -17,9 +17,12 @@ const VIEWS = { loading: $("loading"), session: $("session-view"), ended: $("end
 const PHASES = new Set(["waiting-for-peer", "exchanging-keys", "connecting", "ready", "peer-lost", "failed", "ended"]);
 const END_REASONS = new Set([
   "manually_ended", "timer_expired", "token_expired", "invite_mismatch", "fingerprint_mismatch",
-  "connect_timeout", "protocol_error", "peer_aborted",
+  "connect_timeout", "protocol_error", "peer_aborted", "version_mismatch",
 ]);
-const ERRORS = new Set(["invite_mismatch", "fingerprint_mismatch", "connect_timeout", "protocol_error", "bad_peer_frame"]);
+const ERRORS = new Set([
+  "invite_mismatch", "fingerprint_mismatch", "connect_timeout", "protocol_error", "bad_peer_frame",
+  "version_mismatch",
+]);
 const CHAT_ERRORS = new Set([
   "message_too_long", "empty_message", "not_connected", "session_ended", "no_session",
   "message_not_found", "not_your_message",
@@ -106,7 +109,8 @@ function applySession(next) {
   $("sas-panel").hidden = !next.sas;
   $("sas").textContent = next.sas || "";
   composer.setReady(phase === "ready", next.max_message_length);
-  call.setAvailable(phase === "ready");
+  // Calls only when both daemons announced them (an older or a trimmed peer may not).
+  call.setAvailable(phase === "ready" && Boolean(next.protocol?.features?.includes("calls")));
   if ("call" in next) call.event(next.call);
   for (const message of next.messages || []) messages.upsert(message);
 }
@@ -159,14 +163,29 @@ function showEnded(reason) {
   for (const dialog of [endDialog, deleteDialog]) if (dialog.open) dialog.close("");
   $("ended-reason").textContent = t(`session.ended.reasons.${key}`);
   // A handshake failure is an error too, also for a page that opened after its event.
-  if (ERRORS.has(reason) && !$("session-error").textContent) showError(reason);
+  if (ERRORS.has(reason) && !$("session-error").textContent) {
+    showError(reason, "", { peer_version: session?.protocol?.peer_version, local_version: session?.protocol?.version });
+  }
   show("ended");
   $("ended-title").focus();
   announce(`${t("session.ended.title")}. ${t(`session.ended.reasons.${key}`)}`);
 }
 
-function showError(code, message) {
-  $("session-error").textContent = ERRORS.has(code) ? t(`session.errors.${code}`) : message || t("session.errors.unknown");
+function showError(code, message, versions) {
+  let text = ERRORS.has(code) ? t(`session.errors.${code}`) : message || t("session.errors.unknown");
+  if (code === "version_mismatch") text = versionMismatch(versions) || message || text;
+  $("session-error").textContent = text;
+}
+
+// Which protocol versions the two daemons run, and who should update (the higher major wins).
+function versionMismatch(versions) {
+  const peer = versions?.peer_version;
+  const local = versions?.local_version;
+  if (!peer || !local) return "";
+  const advice = parseInt(peer, 10) > parseInt(local, 10)
+    ? t("session.errors.versionAdvice.updateHere")
+    : t("session.errors.versionAdvice.updateThere");
+  return `${t("session.errors.version_mismatch", { peer, local })} ${advice}`;
 }
 
 // -- the user's actions --------------------------------------------------------------
@@ -246,7 +265,7 @@ function onEvent(event) {
       messages.markDeleted(event.message_id);
       break;
     case "error":
-      showError(event.code, event.message);
+      showError(event.code, event.message, event);
       break;
     case "session-ended":
       showEnded(event.reason);
