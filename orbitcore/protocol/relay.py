@@ -12,9 +12,10 @@ used by no daemon.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import UnionType
 from typing import Annotated, Any
 
-from .frames import Channel, Frame, Text, text
+from .frames import Channel, Frame, ProtocolError, Text, text
 
 MAX_BYTES = 64 * 1024  # a sealed SDP is a few kB; the rendezvous's default message cap
 CODE_RE = r"[a-z][a-z0-9_]{0,63}"
@@ -144,6 +145,31 @@ class SessionStatus(Frame):
 
     TYPE = "session-status"
     status: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        """The members a daemon reads must have their types (the rest is shown as is)."""
+        status = self.status
+        timer = status.get("timer")
+        checks: list[tuple[dict[str, Any], str, type | UnionType]] = [
+            (status, "state", str),
+            (status, "max_message_length", int),
+        ]
+        checks += [(status, "participants", dict), (status, "timer", dict)]
+        if isinstance(timer, dict):
+            checks += [(timer, "ttl_minutes", int), (timer, "remaining_seconds", int | float)]
+        for body, name, kind in checks:
+            if _wrong(body, name, kind):
+                raise ProtocolError(
+                    f"`session-status.status` has a mistyped `{name}`.",
+                    frame_type=self.TYPE,
+                    member="status",
+                )
+
+
+def _wrong(body: dict[str, Any], name: str, kind: type | UnionType) -> bool:
+    """`body` has `name`, not null, and not of `kind` (a boolean is no number)."""
+    value = body.get(name)
+    return value is not None and (isinstance(value, bool) or not isinstance(value, kind))
 
 
 @CHANNEL.register
