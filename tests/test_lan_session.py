@@ -14,12 +14,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from playwright.async_api import expect
 
@@ -31,7 +31,9 @@ from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan import invitee as invitee_module
 from orbitd.lan import link as link_module
 from orbitd.lan import listener, make_lan_app
+from orbitd.lan.discovery import LanPresence
 from orbitd.lan.invitee import Invitee
+from orbitd.lan.inviter import Inviter
 from orbitd.lan.invites import (
     Nonces,
     SignedInvite,
@@ -158,6 +160,63 @@ async def test_the_listener_refuses_malformed_bodies_with_a_4xx_and_a_reason(
     # A well-formed invite gets as far as the checks that need the network.
     response = await client.post("/lan/invite", json=good)
     assert (response.status, (await response.json())["error"]) == (403, "bad_nonce")
+
+
+async def test_the_inviter_takes_an_unreadable_answer_for_none_and_maps_refusals() -> None:
+    """The invitee's daemon answers garbage, a known refusal, or an error page: the
+    inviter's user gets the matching refusal, never a crash."""
+    answers: list[tuple[int, str]] = []
+
+    async def scripted(request: web.Request) -> web.Response:
+        status, text = answers.pop(0)
+        return web.Response(status=status, text=text, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/lan/invite/nonce", scripted)
+    app.router.add_post("/lan/invite", scripted)
+    bob = new_identity()
+    good_nonce = json.dumps({"nonce": "n" * 32, "expires_in": 60})
+    cases = [
+        ([(200, '{"nonce": 5, "expires_in": 60}')], (504, "peer_unreachable")),
+        ([(200, "[" * 20_000)], (504, "peer_unreachable")),
+        (
+            [(200, good_nonce), (429, '{"error": "rate_limited", "reason": "wait"}')],
+            (429, "rate_limited"),
+        ),
+        ([(200, good_nonce), (500, "<html>oops</html>")], (502, "peer_refused")),
+        ([(200, good_nonce), (202, '{"request_id": 5}')], (504, "peer_unreachable")),
+    ]
+    async with TestServer(app, host="127.0.0.1") as server:
+
+        class Presence:
+            def find(self, fingerprint: str) -> dict[str, Any]:
+                return {"address": "127.0.0.1", "port": server.port, "name": "bob"} | {
+                    "fingerprint": fingerprint,
+                    "verified_before": False,
+                    "flagged": False,
+                    "reason": None,
+                }
+
+        class Manager:
+            busy = False
+
+        inviter = Inviter(
+            new_identity(),
+            "alice",
+            lambda: cast("LanPresence", Presence()),
+            lambda: cast(SessionManager, Manager()),
+            lambda event: None,
+        )
+        inviter.start()
+        try:
+            for scripted, expected in cases:
+                answers[:] = scripted
+                with pytest.raises(Refusal) as refused:
+                    await inviter.invite({"fingerprint": bob.fingerprint})
+                assert (refused.value.status, refused.value.code) == expected, scripted
+                assert answers == []
+        finally:
+            await inviter.stop()
 
 
 def _no_manager() -> SessionManager:
