@@ -209,11 +209,11 @@ async def test_the_inviter_takes_an_unreadable_answer_for_none_and_maps_refusals
         )
         inviter.start()
         try:
-            for scripted, expected in cases:
-                answers[:] = scripted
+            for script, expected in cases:
+                answers[:] = script
                 with pytest.raises(Refusal) as refused:
                     await inviter.invite({"fingerprint": bob.fingerprint})
-                assert (refused.value.status, refused.value.code) == expected, scripted
+                assert (refused.value.status, refused.value.code) == expected, script
                 assert answers == []
         finally:
             await inviter.stop()
