@@ -77,15 +77,16 @@ class Inbox:
 
 
 def probe(pair: int, seq: int, pad: str) -> str:
-    """A relayed frame stamped with the send time; `pad` makes it the size of a sealed SDP."""
+    """A relayed `sealed` frame stamped with the send time; `pad` is its box, the size of a
+    sealed SDP (the rendezvous reads the envelope, so the box must be there)."""
     return json.dumps(
         {
             "type": PROBE_KIND,
+            "box": pad,
             "id": f"bench-{seq}",
             "pair": pair,
             "seq": seq,
             "t": time.perf_counter_ns(),
-            "pad": pad,
         }
     )
 
