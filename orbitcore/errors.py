@@ -7,7 +7,6 @@ crashes into JSON, so no request ever gets a traceback or an HTML error page.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +14,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from .protocol.frames import ProtocolError, read_json
+
 log = logging.getLogger("chatorbit.errors")
+MAX_BODY_BYTES = 1024 * 1024  # aiohttp's own `client_max_size` default
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -38,9 +40,12 @@ def error_response(
 async def json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON body, which must be an object (an empty body reads as {})."""
     try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise Refusal(400, "invalid_json", "The request body is not valid JSON.") from None
+        body = read_json(await request.read() or b"{}", max_bytes=MAX_BODY_BYTES)
+    except ProtocolError as exc:
+        if exc.code == "frame_too_large":
+            raise Refusal(413, "body_too_large", exc.message) from None
+        reason = f"The request body is not acceptable JSON: {exc.message}"
+        raise Refusal(400, "invalid_json", reason) from None
     if not isinstance(body, dict):
         raise Refusal(422, "invalid_body", "The request body must be a JSON object.")
     return body

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from orbitcore.errors import json_object
 from orbitcore.i18n import catalog, negotiate
 from orbitcore.ui import WEB_ROOT
 
@@ -67,12 +68,7 @@ async def get_preferences(request: web.Request) -> web.Response:
 
 
 async def set_preferences(request: web.Request) -> web.Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        return web.json_response(
-            {"error": "invalid_json", "reason": "The request body is not valid JSON."}, status=400
-        )
+    body = await json_object(request)
     try:
         saved = request.app[PREFERENCES].update(body)
     except PreferenceError as exc:

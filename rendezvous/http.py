@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,7 +10,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from orbitcore.errors import error_response
+from orbitcore.errors import MAX_BODY_BYTES, error_response
+from orbitcore.protocol.frames import ProtocolError
+from orbitcore.protocol.frames import read_json as bounded_json
 from orbitcore.ratelimit import Verdict
 
 from .session import SessionError
@@ -40,9 +41,10 @@ async def read_json(request: web.Request) -> Any:
         raise SessionError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = await request.read()
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise SessionError(400, "invalid_json", "The request body is not valid JSON.") from None
+        return bounded_json(raw, max_bytes=MAX_BODY_BYTES)
+    except ProtocolError as exc:
+        reason = f"The request body is not acceptable JSON: {exc.message}"
+        raise SessionError(400, "invalid_json", reason) from None
 
 
 def client_ip(

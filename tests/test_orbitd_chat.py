@@ -87,6 +87,10 @@ async def test_bad_input_gets_clear_errors(pair: tuple[Daemon, Daemon]) -> None:
     assert (status, error["error"]) == (409, "no_session")
     status, error = await alice.call("POST", "/api/tokens", {"ttl_minutes": 0})
     assert (status, error["error"]) == (422, "invalid_ttl_minutes")
+    for path in ("/api/tokens", "/api/join", "/api/messages", "/api/preferences"):
+        async with alice.http.post(alice.base + path, data="[" * 20_000) as nested:
+            assert nested.status == 400, path  # nesting deeper than the reader takes
+            assert (await nested.json())["error"] == "invalid_json"
 
     await connect(alice, bob)
     status, error = await alice.call("POST", "/api/messages", {"text": "x" * 201})

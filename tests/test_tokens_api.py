@@ -58,6 +58,12 @@ async def test_join_errors_are_clear(rv: RendezvousClient, clock: FakeClock) -> 
     )
     assert malformed.status == 400
     assert (await malformed.json())["error"] == "invalid_json"
+    for path in ("/api/tokens/issue", "/api/tokens/join", "/api/reports"):
+        nested = await rv.post(
+            path, data=b"[" * 20_000, headers={"Content-Type": "application/json"}
+        )
+        assert nested.status == 400, path  # deep nesting inside the size cap: no RecursionError
+        assert (await nested.json())["error"] == "invalid_json"
 
     token = await issue(rv, validity_option="day")
     no_identity = await rv.post("/api/tokens/join", json={"token": token})

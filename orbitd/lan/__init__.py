@@ -19,7 +19,6 @@ zeroconf is imported only when LAN presence starts.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from orbitcore.errors import Refusal, make_error_middleware
+from orbitcore.errors import Refusal, json_object, make_error_middleware
 
 from .. import api
 from ..keys import CONFIG, IDENTITY
@@ -187,12 +186,7 @@ def _store(state: LanState) -> VerifiedPeers:
 async def _verify(request: web.Request) -> web.Response:
     state = request.app[LAN]
     store = _store(state)
-    try:
-        body = json.loads(await request.read() or b"{}")
-    except ValueError:
-        raise Refusal(400, "invalid_json", "The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise Refusal(422, "invalid_body", "The request body must be a JSON object.")
+    body = await json_object(request)
     fingerprint = body.get("fingerprint")
     if not isinstance(fingerprint, str) or not FINGERPRINT.fullmatch(fingerprint):
         raise Refusal(422, "invalid_fingerprint", "fingerprint: 64 lowercase hex digits.")
