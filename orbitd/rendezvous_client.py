@@ -138,7 +138,8 @@ class SignalingSocket:
             frame = relay.CHANNEL.parse(text)
         except ProtocolError as exc:
             log.warning(
-                "protocol_error", extra={"fields": {"channel": "relay", "type": exc.frame_type}}
+                "protocol_error",
+                extra={"fields": {"channel": "relay", "type": relay.CHANNEL.logged_type(exc)}},
             )
             return
         self._on_frame(frame)

@@ -215,7 +215,8 @@ class ChatSession:
             dispatch(self._relay_frames, frame)
         except ProtocolError as exc:
             log.warning(
-                "protocol_error", extra={"fields": {"channel": "relay", "type": exc.frame_type}}
+                "protocol_error",
+                extra={"fields": {"channel": "relay", "type": relay.CHANNEL.logged_type(exc)}},
             )
 
     def handshake_frame(self, frame: relay.Pake | relay.Sealed | relay.Abort) -> None:
@@ -342,11 +343,10 @@ class ChatSession:
             self._refuse_peer_frame(refused)
 
     def _refuse_peer_frame(self, refused: ProtocolError) -> None:
-        known = refused.frame_type in wire.CHANNEL.frames  # an unknown type is content
         fields = {
             "channel": "peer",
             "code": refused.code,
-            "type": refused.frame_type if known else None,
+            "type": wire.CHANNEL.logged_type(refused),
         }
         log.warning("protocol_error", extra={"fields": fields})
         if refused.frame_type is None:  # not even its type could be read

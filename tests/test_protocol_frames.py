@@ -154,3 +154,13 @@ def test_another_major_is_incompatible_and_says_who_must_update() -> None:
 def test_a_malformed_version_is_refused() -> None:
     with pytest.raises(ValueError):
         negotiate("one", [], None)
+
+
+def test_a_log_names_only_types_the_channel_knows() -> None:
+    for raw, logged in (
+        ('{"type":"note","count":1}', "note"),
+        ('{"type":"secret words of the peer"}', None),
+    ):
+        with pytest.raises(ProtocolError) as refused:
+            CHANNEL.parse(raw)
+        assert CHANNEL.logged_type(refused.value) == logged

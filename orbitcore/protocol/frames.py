@@ -326,6 +326,11 @@ class Channel:
         self.frames[cls.TYPE] = cls
         return cls
 
+    def logged_type(self, exc: ProtocolError) -> str | None:
+        """What a log may say of the refused frame's type: a type of this channel, never
+        text the sender made up (a log line holds nothing a peer wrote)."""
+        return exc.frame_type if exc.frame_type in self.frames else None
+
     def parse(self, raw: str | bytes | dict[str, Any]) -> Frame:
         body = raw if isinstance(raw, dict) else read_json(raw, max_bytes=self.max_bytes)
         if not isinstance(body, dict):

@@ -76,7 +76,8 @@ def relay_frame(text: str) -> relay.Pake | relay.Sealed | relay.Abort | None:
             raise ProtocolError("Not a frame of the LAN link.", frame_type=frame.TYPE)
     except ProtocolError as exc:
         log.warning(
-            "protocol_error", extra={"fields": {"channel": "lan-link", "type": exc.frame_type}}
+            "protocol_error",
+            extra={"fields": {"channel": "lan-link", "type": relay.CHANNEL.logged_type(exc)}},
         )
         return None
     return frame
