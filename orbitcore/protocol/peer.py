@@ -9,7 +9,7 @@ renegotiation of the connection (`RtcFrame`); `error` answers a frame that was r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from .frames import Channel, Frame, ProtocolError, Text, text
 
@@ -37,6 +37,10 @@ class CallFrame(Frame):
 
 class RtcFrame(Frame):
     """Renegotiation of the peer connection (`orbitd.negotiation`)."""
+
+
+class LinkFrame(Frame):
+    """Liveness of the connection (`orbitd.keepalive`): not part of the durable stream."""
 
 
 # -- the conversation ----------------------------------------------------------------------
@@ -202,6 +206,53 @@ class RtcRestart(RtcFrame):
 
     TYPE: ClassVar[str] = "rtc-restart"
     attempt: int
+
+
+# -- the durable stream (feature `resume`) -----------------------------------------------------
+@CHANNEL.register
+@dataclass(frozen=True)
+class Seq(Frame):
+    """A conversation or call-control frame (`frame`, a whole frame of this channel) with
+    the sender's sequence number `seq` (1, 2, ... per direction, for the whole session)
+    and `ack`, the highest sequence number the sender has received in order. Sent again,
+    in order, on every new connection until acknowledged; a receiver takes each number
+    once and acknowledges a duplicate without acting on it. Used when both sides
+    announce `resume` (`orbitd.durable`)."""
+
+    TYPE: ClassVar[str] = "seq"
+    seq: int
+    ack: int
+    frame: dict[str, Any]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class SeqAck(Frame):
+    """The sender has received every `seq` up to `ack` in order (cumulative)."""
+
+    TYPE: ClassVar[str] = "seq-ack"
+    ack: int
+
+
+# -- liveness ---------------------------------------------------------------------------------
+@CHANNEL.register
+@dataclass(frozen=True)
+class Ping(LinkFrame):
+    """Keepalive, about every second while the chat is connected (feature `reconnect`):
+    the other side answers `pong` with the same `n`. Any frame heard counts as life; after
+    about 4.5 s of silence the link is dead and the host builds a new connection."""
+
+    TYPE: ClassVar[str] = "ping"
+    n: int
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Pong(LinkFrame):
+    """The answer to `ping` number `n`."""
+
+    TYPE: ClassVar[str] = "pong"
+    n: int
 
 
 # -- refusals -----------------------------------------------------------------------------------

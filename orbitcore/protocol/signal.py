@@ -75,3 +75,30 @@ class Answer(SignalFrame):
 
     TYPE: ClassVar[str] = "answer"
     sdp: Annotated[str, Text(SDP_MAX)]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Reoffer(SignalFrame):
+    """The host's offer for a new peer connection after the link died (feature
+    `reconnect`), with its DTLS fingerprint. Sealed under the same keys as the first
+    handshake but with its own associated data (`chatorbit/signal/<token>/reconnect`), so a
+    box of the first handshake never opens as one of these nor the other way round; the
+    AEAD authenticates `generation` with the SDP. `generation` counts the host's
+    connections (the first is 0) and must be higher than any the guest accepted: a
+    replayed older offer is dropped, and the running chat is not touched."""
+
+    TYPE: ClassVar[str] = "reoffer"
+    generation: int
+    sdp: Annotated[str, Text(SDP_MAX)]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Reanswer(SignalFrame):
+    """The guest's answer to the reoffer of `generation` (sealed the same way); the host
+    takes only the answer to its current generation."""
+
+    TYPE: ClassVar[str] = "reanswer"
+    generation: int
+    sdp: Annotated[str, Text(SDP_MAX)]
