@@ -1,0 +1,111 @@
+"""Sealed re-signaling of a new peer connection, after the handshake (feature `reconnect`).
+
+aiortc cannot restart ICE: a dead link is recovered with a new `RTCPeerConnection`
+(a new generation of `orbitd.peer.Peer`), and its offer and answer travel sealed
+like the first ones, through the rendezvous socket. The host leads: it alone numbers
+generations and sends `reoffer`; the guest answers the newest with `reanswer`.
+
+Security: the boxes are sealed under the session's signaling keys (from the PAKE the
+users' security code derives from) with their own associated data, so only the other
+daemon of this session can have made them, and a box of the first handshake never
+opens as a reconnect box. The generation is authenticated with the SDP: the guest takes
+only a reoffer newer than any it took (a replayed old one is dropped), the host only
+the reanswer to its current generation. Once the new connection is up, the DTLS
+fingerprint the peer presented must be the one in the sealed SDP of that generation;
+that binds the new connection to the PAKE keys, so the security code the users
+compared (derived from the keys and the first connection's fingerprints) stays valid
+and is not shown anew.
+
+A state machine with no I/O: the caller sends the `relay.Sealed` frames it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from orbitcore.protocol import relay, signal
+from orbitcore.protocol.frames import ProtocolError
+
+from .crypto import SealError, Seat, SessionKeys, open_box, seal
+from .handshake import sdp_fingerprint
+
+log = logging.getLogger("orbitd.resignal")
+
+
+@dataclass(frozen=True)
+class Reoffered:
+    """Guest: the host's offer for `generation`; answer it on a new connection."""
+
+    generation: int
+    sdp: str
+
+
+@dataclass(frozen=True)
+class Reanswered:
+    """Host: the guest's answer for the current generation; apply it."""
+
+    generation: int
+    sdp: str
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A box that is not for now: `reason` for the log (nothing else happens)."""
+
+    reason: str
+
+
+Opened = Reoffered | Reanswered | Dropped
+
+
+class Resignal:
+    def __init__(self, seat: Seat, keys: SessionKeys, token: str) -> None:
+        self.seat = seat
+        self._keys = keys
+        self._aad = f"chatorbit/signal/{token}/reconnect".encode()
+        self.generation = 0  # the connection the handshake verified
+        self.remote_sdp: str | None = None  # the sealed SDP of `generation`'s peer
+
+    def _seal(self, body: signal.Reoffer | signal.Reanswer) -> relay.Sealed:
+        return relay.Sealed(seal(self._keys.signal_send, body.encode().encode(), self._aad))
+
+    def reoffer(self, generation: int, sdp: str) -> relay.Sealed:
+        """Host: seal the offer of a new connection, numbered `generation`."""
+        if self.seat is not Seat.HOST or generation <= self.generation:
+            raise ValueError("only the host offers, and each generation is newer")
+        self.generation, self.remote_sdp = generation, None
+        return self._seal(signal.Reoffer(generation, sdp))
+
+    def reanswer(self, sdp: str) -> relay.Sealed:
+        """Guest: seal the answer to the reoffer it took last."""
+        if self.seat is not Seat.GUEST or self.remote_sdp is None:
+            raise ValueError("only the guest answers, and only a reoffer it took")
+        return self._seal(signal.Reanswer(self.generation, sdp))
+
+    def open(self, frame: relay.Sealed) -> Opened:
+        """A sealed frame from the relay during the chat."""
+        try:
+            body = signal.CHANNEL.parse(open_box(self._keys.signal_recv, frame.box, self._aad))
+        except (SealError, ValueError):
+            return Dropped("the box does not open as a reconnect box")
+        except ProtocolError:
+            return Dropped("the sealed body is malformed")
+        if isinstance(body, signal.Reoffer) and self.seat is Seat.GUEST:
+            if body.generation <= self.generation:
+                return Dropped(f"reoffer {body.generation} is not newer than {self.generation}")
+            self.generation, self.remote_sdp = body.generation, body.sdp
+            return Reoffered(body.generation, body.sdp)
+        if isinstance(body, signal.Reanswer) and self.seat is Seat.HOST:
+            if body.generation != self.generation or self.remote_sdp is not None:
+                return Dropped(f"reanswer {body.generation} is not for {self.generation}")
+            self.remote_sdp = body.sdp
+            return Reanswered(body.generation, body.sdp)
+        return Dropped(f"`{body.TYPE}` is not expected during the chat")
+
+    def verify(self, presented_fingerprint: str) -> bool:
+        """The new connection's peer presented the certificate its sealed SDP announced."""
+        if self.remote_sdp is None:
+            return False
+        sealed = sdp_fingerprint(self.remote_sdp)
+        return sealed is not None and presented_fingerprint.upper() == sealed
