@@ -4,8 +4,9 @@
 
 starts an orbitd (a child process) in this namespace: XDG dirs under DIR, UI on
 127.0.0.1 (a free port), LAN on ADDR, rendezvous http://127.0.0.1:9 (nothing
-listens there: the daemon is offline). The driver logs in through the one-time
-link, subscribes to /api/events and then speaks JSON lines:
+listens there: the daemon is offline) unless `--rendezvous URL` names one. The
+driver logs in through the one-time link, subscribes to /api/events and then
+speaks JSON lines:
 
     stdout first line  {"ready": {"pid": ORBITD_PID, "base": URL, "log": PATH}}
     stdin              {"id": 1, "method": "GET", "path": "/api/nearby", "body": null}
@@ -70,7 +71,7 @@ async def run_daemon(args: argparse.Namespace) -> int:
         "--profile",
         args.profile,
         "--rendezvous",
-        OFFLINE_RENDEZVOUS,
+        args.rendezvous,
         "--lan-interfaces",
         args.lan_address,
         "--log-level",
@@ -194,6 +195,7 @@ def main() -> int:
     parser.add_argument("--home", required=True)
     parser.add_argument("--lan-address", required=True)
     parser.add_argument("--profile", default="alice")
+    parser.add_argument("--rendezvous", default=OFFLINE_RENDEZVOUS)
     parser.add_argument("--impostor", metavar="NAME")
     parser.add_argument("--claim-fp", metavar="FP")
     parser.add_argument("--raw", action="store_true")
