@@ -55,9 +55,15 @@ async def join_token(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": exc.code, "reason": exc.reason}, status=exc.status, headers=verdict.headers()
         )
-    return web.json_response(
-        {"role": role.value, "session_status": svc.status(joined)}, headers=verdict.headers()
-    )
+    answer: dict[str, object] = {"role": role.value, "session_status": svc.status(joined)}
+    ice = svc.ice_servers()
+    if ice is not None:
+        granted = ice.to_dict()
+        answer["ice_servers"] = granted["ice_servers"]
+        if ice.ttl_seconds is not None:
+            answer["ice_ttl_seconds"] = ice.ttl_seconds
+            answer["ice_expires_at"] = ice.expires_at
+    return web.json_response(answer, headers=verdict.headers())
 
 
 @routes.get("/api/session/{token}/status")

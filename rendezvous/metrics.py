@@ -15,6 +15,7 @@ class Metrics:
     rate_limited: Counter[str] = field(default_factory=Counter)
     sessions_ended: Counter[str] = field(default_factory=Counter)
     reports: int = 0
+    ice_grants: int = 0
 
     def render(self, sessions: dict[State, int], open_sockets: int, relayed: int) -> str:
         out: list[str] = []
@@ -54,6 +55,12 @@ class Metrics:
             or [('{reason="manually_ended"}', 0)],
         )
         family("orbit_reports_total", "counter", "Abuse reports filed.", [("", self.reports)])
+        family(
+            "orbit_ice_grants_total",
+            "counter",
+            "ICE server lists (with fresh TURN credentials) handed out, at join and on refresh.",
+            [("", self.ice_grants)],
+        )
         family("orbit_open_sockets", "gauge", "Open signaling WebSockets.", [("", open_sockets)])
         family(
             "orbit_relayed_messages_total",

@@ -22,9 +22,11 @@ from .session import Role
 
 log = logging.getLogger("rendezvous.relay")
 
-# What a client may send: the frames forwarded to the peer, and `ping`. Chat itself never
-# comes here: it travels on the daemons' own data channel.
-ACCEPTED = frozenset({cls.TYPE for cls in wire.RELAYED} | {wire.Ping.TYPE})
+# What a client may send: the frames forwarded to the peer, `ping` and `ice-refresh`. Chat
+# itself never comes here: it travels on the daemons' own data channel.
+ACCEPTED = frozenset(
+    {cls.TYPE for cls in wire.RELAYED} | {wire.Ping.TYPE, wire.IceRefresh.TYPE}
+)
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_REPLACED = 4002

@@ -18,6 +18,7 @@ from orbitcore.protocol import relay as wire
 from orbitcore.ratelimit import RateLimiter, Verdict
 
 from . import session as rules
+from . import turn
 from .clock import Clock
 from .metrics import Metrics
 from .relay import Relay
@@ -190,6 +191,22 @@ class Rendezvous:
             return
         if ended.ended_at is None:  # the clock disagrees with the timer: look again later
             self.arm(ended)
+
+    # -- ICE servers -------------------------------------------------------
+    def ice_servers(self) -> wire.IceServers | None:
+        """Fresh ICE servers for a participant (new TURN credentials), or None when
+        none are configured."""
+        config = self.config
+        ice = turn.mint(
+            config.turn_shared_secret,
+            config.turn_credential_ttl_seconds,
+            self.clock.now(),
+            turn_urls=config.turn_urls,
+            stun_urls=config.stun_urls,
+        )
+        if ice is not None:
+            self.metrics.ice_grants += 1
+        return ice
 
     # -- status ------------------------------------------------------------
     def status(self, session: Session) -> dict[str, object]:

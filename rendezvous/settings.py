@@ -7,8 +7,9 @@ The README's settings table is generated from here and tested against it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,25 @@ class Config:
     ws_message_burst: int = _s(100, "Signaling messages a socket may send in a burst.")
     held_messages_max: int = _s(64, "Messages held for a peer that is not connected yet.")
     held_bytes_max: int = _s(262144, "Bytes held for a peer that is not connected yet.")
+    stun_urls: list[str] = _s(
+        [], "STUN servers handed to each participant (`stun:host[:port]`); empty sends none."
+    )
+    turn_urls: list[str] = _s(
+        [],
+        "TURN servers handed to each participant with time-limited credentials"
+        " (`turn:` or `turns:host[:port]`, `?transport=udp` or `tcp` allowed); needs turn_shared_secret.",
+    )
+    turn_shared_secret: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "The TURN server's `static-auth-secret` (coturn `use-auth-secret`);"
+            " never logged or shown. Prefer the environment or the TOML file to a flag."
+        },
+    )
+    turn_credential_ttl_seconds: int = _s(
+        3600, "How long handed-out TURN credentials are valid; daemons ask for fresh ones before."
+    )
     cleanup_interval_seconds: float = _s(
         300.0, "How often expired sessions, old sessions and rate-limit state are swept."
     )
@@ -123,6 +143,45 @@ def validate(config: Config) -> None:
         raise SettingsError("ttl_minute_seconds: must be more than 0")
     if config.log_level.lower() not in {"debug", "info", "warning", "error"}:
         raise SettingsError("log_level: one of debug, info, warning, error")
+    validate_ice(config)
+
+
+def validate_ice(config: Config) -> None:
+    """The ICE settings: well-formed URLs, and TURN only with a secret (and vice versa)."""
+    for url in config.stun_urls:
+        problem = ice_url_problem(url, ("stun", "stuns"))
+        if problem:
+            raise SettingsError(f"stun_urls: {url!r}: {problem}")
+    for url in config.turn_urls:
+        problem = ice_url_problem(url, ("turn", "turns"))
+        if problem:
+            raise SettingsError(f"turn_urls: {url!r}: {problem}")
+    if config.turn_urls and not config.turn_shared_secret:
+        raise SettingsError("turn_urls: set turn_shared_secret too (the TURN server's secret)")
+    if config.turn_shared_secret and not config.turn_urls:
+        raise SettingsError("turn_shared_secret: set without turn_urls (no TURN server to use it)")
+    if config.turn_credential_ttl_seconds < 1:
+        raise SettingsError("turn_credential_ttl_seconds: must be at least 1")
+
+
+ICE_URL = re.compile(
+    r"(?P<scheme>[a-z]+):(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?"
+    r"(?:\?transport=(?P<transport>udp|tcp))?"
+)
+
+
+def ice_url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """What is wrong with an ICE server URL (RFC 7064/7065), or None."""
+    found = ICE_URL.fullmatch(url)
+    if found is None:
+        return "expected scheme:host[:port][?transport=udp|tcp]"
+    if found["scheme"] not in schemes:
+        return "the scheme must be " + " or ".join(f"`{s}:`" for s in schemes)
+    if found["port"] is not None and not 1 <= int(found["port"]) <= 65535:
+        return "the port must be 1..65535"
+    if found["transport"] is not None and found["scheme"].startswith("stun"):
+        return "a STUN URL has no transport"
+    return None
 
 
 __all__ = ["Config", "SettingsError", "load_config", "settings_markdown", "settings_table"]

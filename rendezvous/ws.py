@@ -26,6 +26,7 @@ from .relay import (
     CLOSE_RATE_LIMITED,
     CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
+    Received,
     read_client_frame,
     refusal,
 )
@@ -110,6 +111,9 @@ async def _serve(svc: Rendezvous, ws: web.WebSocketResponse, token: str, role: R
                 ).encode()
             )
             continue
+        if isinstance(got.frame, wire.IceRefresh):
+            await ws.send_str(_ice_answer(svc, got).encode())
+            continue
         problem = await svc.relay.forward(token, role, msg.data)
         if problem is not None:
             await ws.send_str(
@@ -119,3 +123,13 @@ async def _serve(svc: Rendezvous, ws: web.WebSocketResponse, token: str, role: R
                     got.answering,
                 ).encode()
             )
+
+
+def _ice_answer(svc: Rendezvous, got: Received) -> wire.IceServers | wire.Error:
+    """Fresh ICE servers for `ice-refresh`, or `ice_unavailable` when none are configured."""
+    ice = svc.ice_servers()
+    if ice is None:
+        return refusal(
+            "ice_unavailable", "This rendezvous hands out no ICE servers.", got.answering
+        )
+    return ice

@@ -3,15 +3,15 @@ LAN link (`GET /lan/session/{id}`), which carries the same handshake frames stra
 between two daemons.
 
 A daemon sends `pake`, `sealed` and `abort` for its peer (the rendezvous forwards them as
-the exact text received and never reads a sealed box) and `ping`; the rendezvous sends
-`pong`, `error`, `session-status` and `session-ended`. `RELAYED` are the frames the
-rendezvous forwards; the `webrtc-*` frames are the seed's, relayed for its clients and
-used by no daemon.
+the exact text received and never reads a sealed box), `ping` and `ice-refresh`; the
+rendezvous sends `pong`, `error`, `session-status`, `session-ended` and `ice-servers`.
+`RELAYED` are the frames the rendezvous forwards; the `webrtc-*` frames are the seed's,
+relayed for its clients and used by no daemon.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import UnionType
 from typing import Annotated, Any
 
@@ -27,7 +27,8 @@ CHANNEL = Channel(
     " rendezvous's own cap is `ws_max_message_bytes`, larger closes the socket with 1009),"
     " and the LAN link `GET /lan/session/{id}`, which carries only `pake`, `sealed` and"
     " `abort`. Frames the rendezvous refuses are answered with an `error` frame (codes"
-    " `invalid_json`, `invalid_message`, `unknown_type`, `rate_limited`, `peer_queue_full`)"
+    " `invalid_json`, `invalid_message`, `unknown_type`, `rate_limited`, `peer_queue_full`,"
+    " `ice_unavailable`)"
     " and the socket stays open; a daemon logs `protocol_error` and drops a frame it"
     " refuses.",
     max_bytes=MAX_BYTES,
@@ -181,6 +182,40 @@ class SessionEnded(Frame):
     TYPE = "session-ended"
     reason: CODE
     ended_at: Annotated[str, Text(40)]
+
+
+@dataclass(frozen=True)
+class IceServer:
+    """One ICE server as WebRTC's `RTCIceServer` has it: its `stun:`/`turn:`/`turns:` URLs
+    and, for TURN, a time-limited user name and credential (never logged: no `repr`)."""
+
+    urls: tuple[Annotated[str, Text(512)], ...]
+    username: str | None = field(default=None, metadata={"text": Text(256)}, repr=False)
+    credential: str | None = field(default=None, metadata={"text": Text(256)}, repr=False)
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class IceRefresh(Frame):
+    """A daemon asks for fresh ICE servers before its TURN credentials expire; the
+    rendezvous answers `ice-servers`, or `error` `ice_unavailable` when it hands out none.
+    Counted against the socket's message rate like a relayed frame."""
+
+    TYPE = "ice-refresh"
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class IceServers(Frame):
+    """The rendezvous's answer to `ice-refresh`: the ICE servers, as the join response's
+    `ice_servers`, with fresh TURN credentials; `ttl_seconds` is how long they are valid
+    from now (absent when there is no TURN server), `expires_at` the Unix time in the
+    user name."""
+
+    TYPE = "ice-servers"
+    ice_servers: tuple[IceServer, ...]
+    ttl_seconds: int | None = None
+    expires_at: int | None = None
 
 
 RELAYED: frozenset[type[Frame]] = frozenset(
