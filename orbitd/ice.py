@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from aiortc import RTCConfiguration
 
+    from .ice_plan import IcePlan
     from .settings import Config
 
 
@@ -39,3 +40,17 @@ def rtc_configuration(config: Config) -> RTCConfiguration:
         for url in config.ice_servers
     ]
     return RTCConfiguration(iceServers=servers)
+
+
+def plan_configuration(plan: IcePlan) -> RTCConfiguration:
+    """The RTCConfiguration of one ICE plan (`orbitd.ice_plan`): its servers, and the
+    "relay" transport policy when the peer must learn only the TURN server's address."""
+    from aiortc import RTCConfiguration, RTCIceServer
+    from aiortc.rtcconfiguration import RTCIceTransportPolicy
+
+    servers = [
+        RTCIceServer(urls=s.url, username=s.username or None, credential=s.credential or None)
+        for s in plan.servers
+    ]
+    policy = RTCIceTransportPolicy.RELAY if plan.relay_only else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)

@@ -43,7 +43,8 @@ from aiortc import (
 )
 
 from .adapters.aiortc_internals import nominated_pair, presented_certificate_fingerprint
-from .ice import rtc_configuration, use_loopback_only
+from .ice import plan_configuration, use_loopback_only
+from .ice_plan import IcePlans
 from .media.passthrough import drain, prefer_codecs
 from .settings import Config
 
@@ -79,12 +80,18 @@ class Peer:
         config: Config,
         on_message: Callable[[str], None],
         on_state: Callable[[PeerState], None],
+        plans: IcePlans | None = None,
     ) -> None:
         if config.ice_loopback:
             use_loopback_only()
         self.state = PeerState.NEW
         self.generation = 0
         self._config = config
+        # The ICE servers of each new connection: the session's current plan (or the
+        # first plan of the configured servers alone).
+        self.plans = plans or IcePlans(
+            config.ice_servers, config.ice_username, config.ice_credential
+        )
         self._on_message = on_message
         self._on_state = on_state
         self._media: MediaEvents | None = None
@@ -95,7 +102,9 @@ class Peer:
     # -- one generation ------------------------------------------------------------
     def _connect(self) -> None:
         """A new connection for the current generation, every handler registered."""
-        self._pc = pc = RTCPeerConnection(configuration=rtc_configuration(self._config))
+        plan = self.plans.current
+        log.info("peer connection", extra={"fields": {"ice": plan.describe()}})
+        self._pc = pc = RTCPeerConnection(configuration=plan_configuration(plan))
         self._channel: RTCDataChannel | None = None
         self._open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         generation = self.generation

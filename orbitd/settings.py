@@ -57,6 +57,10 @@ class Config:
         False,
         "Offer a 127.0.0.1 ICE candidate and no other (one-machine use: tests and the demo).",
     )
+    ice_relay_only: bool = _s(
+        False,
+        "Hide my address from the other person: connect only through a TURN server (the peer learns only its address); the UI's switch overrides it. Needs a TURN server; LAN sessions never use one.",
+    )
     connect_timeout_seconds: float = _s(
         20.0, "How long a peer connection may take before it is given up."
     )
