@@ -13,8 +13,8 @@ from rendezvous.keys import SERVICE
 from rendezvous.service import Rendezvous
 from rendezvous.settings import load_config
 
-# The browser fixtures, registered here so that every test module may import from it.
-pytest_plugins = ("tests.browser",)
+# The browser and coturn fixtures, registered here so that every test module may use them.
+pytest_plugins = ("tests.browser", "tests.coturn")
 
 
 class FakeClock:
