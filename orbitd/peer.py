@@ -180,9 +180,15 @@ class Peer:
             self._set_state(PeerState.CLOSED)
 
     def send(self, text: str) -> None:
-        if self._channel is None or self._channel.readyState != "open":
+        """Send on the chat channel, or raise `ConnectionError` when it cannot carry it:
+        its DTLS transport closed too (aiortc would queue the text and fail in a task of
+        its own, "Task exception was never retrieved")."""
+        channel = self._channel
+        if channel is None or channel.readyState != "open":
             raise ConnectionError("the chat channel is not open")
-        self._channel.send(text)
+        if channel.transport.transport.state != "connected":
+            raise ConnectionError("the connection is not up")
+        channel.send(text)
 
     async def wait_open(self) -> None:
         """Until the chat channel is open (a connection with no candidates never fails by

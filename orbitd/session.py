@@ -35,6 +35,7 @@ from .handshake import (
     announced,
 )
 from .peer import Peer, PeerState
+from .reconnect import Reconnector
 from .rendezvous_client import RendezvousError
 from .settings import Config
 
@@ -121,6 +122,7 @@ class ChatSession:
         self.peer = Peer(config, self._peer_message, self._peer_state)
         self.conversation: Conversation | None = None
         self.call: Call | None = None
+        self.reconnect: Reconnector | None = None  # when both announce `reconnect`
         self.sas: str | None = None
         self.ended: dict[str, Any] | None = None
         self.peer_lost = False
@@ -137,6 +139,8 @@ class ChatSession:
     def phase(self) -> str:
         if self.ended is not None:
             return "ended"
+        if self.reconnect is not None and self.reconnect.attempt is not None:
+            return "reconnecting"
         if self.peer_lost:
             return "peer-lost"
         return self.handshake.phase.value
@@ -155,6 +159,7 @@ class ChatSession:
             "remaining_seconds": remaining,
             "max_message_length": self.max_message_length,
             "sas": self.sas,
+            "attempt": self.reconnect.attempt if self.reconnect else None,
             "ended": self.ended,
             "messages": self.conversation.listing() if self.conversation else [],
             "call": self.call.snapshot() if self.call else None,
@@ -220,6 +225,9 @@ class ChatSession:
             )
 
     def handshake_frame(self, frame: relay.Pake | relay.Sealed | relay.Abort) -> None:
+        if self.reconnect is not None and isinstance(frame, relay.Sealed):
+            self.reconnect.sealed(frame)  # re-signaling during the chat
+            return
         self._spawn(self._run(self.handshake.handle(frame)))
 
     def status_changed(self, status: dict[str, Any]) -> None:
@@ -287,6 +295,19 @@ class ChatSession:
         self.call = Call(self.config, self.seat, self.peer, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})
+        if self.has_feature("reconnect") and self.lan_peer is None:
+            self.reconnect = Reconnector(
+                self.seat,
+                out.keys,
+                self.token,
+                self.peer,
+                send_relay=self._socket.send,
+                send_peer=self._send_peer,
+                changed=self._publish,
+                reconnected=self._reconnected,
+                failed=self._reconnect_failed,
+            )
+            self.reconnect.start()
         if self.lan_peer is not None:
             # Nothing more travels on a LAN link (a rendezvous socket still brings the
             # status and the end): renegotiation is on the data channel from here.
@@ -303,9 +324,18 @@ class ChatSession:
         # A wrong or tampered invite burns the token: nobody gets a second guess.
         await self.end(failure.code, tell_peer=False, tell_rendezvous=True)
 
+    def _reconnected(self) -> None:
+        """A new connection is up and verified (`orbitd.reconnect`)."""
+        self._publish()
+
+    def _reconnect_failed(self, code: str, reason: str) -> None:
+        self._spawn(self._failed(Failed(code, reason)))
+
     # -- the peer --------------------------------------------------------------
     def _peer_state(self, state: PeerState) -> None:
-        if state is PeerState.OPEN and self.conversation is None and self.ended is None:
+        if self.reconnect is not None and self.ended is None:
+            self.reconnect.peer_state(state)
+        elif state is PeerState.OPEN and self.conversation is None and self.ended is None:
             self._spawn(self._run(self.handshake.connected(self.peer.presented_fingerprint())))
         elif (
             state in (PeerState.FAILED, PeerState.CLOSED)
@@ -327,6 +357,8 @@ class ChatSession:
                     "the peer refused a frame",
                     extra={"fields": {"code": frame.code, "in_reply_to": frame.in_reply_to}},
                 )
+            elif isinstance(frame, wire.LinkFrame) and self.reconnect is not None:
+                dispatch(self.reconnect, frame)
             elif isinstance(frame, wire.ChatFrame):
                 self._chat(dispatch(self.conversation, frame))
             elif isinstance(frame, wire.CallFrame | wire.RtcFrame) and self.call is not None:
@@ -406,6 +438,8 @@ class ChatSession:
         for timer in (self._end_timer, self._connect_deadline):
             if timer is not None:
                 timer.cancel()
+        if self.reconnect is not None:
+            await self.reconnect.close()
         if tell_rendezvous:
             with contextlib.suppress(RendezvousError):
                 await self.client.end(self.token, self.identity)

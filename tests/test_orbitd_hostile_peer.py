@@ -103,6 +103,8 @@ async def meet(
         "POST", "/api/tokens", {"validity_option": "day", "ttl_minutes": 60}
     )
     assert status == 201, created
+    # Without `reconnect`: a hostile peer that does not answer pings is not rebuilt.
+    environ = {"ORBITD_ANNOUNCE_FEATURES": "chat,calls"} | (environ or {})
     hostile = await hostile_guest(tmp_path, url, created["invite"], environ)
     await alice.phase("ready")
     return hostile

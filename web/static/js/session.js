@@ -14,7 +14,7 @@ import { setupReport } from "./lib/report.js";
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = { loading: $("loading"), session: $("session-view"), ended: $("ended-view"), none: $("no-session-view") };
-const PHASES = new Set(["waiting-for-peer", "exchanging-keys", "connecting", "ready", "peer-lost", "failed", "ended"]);
+const PHASES = new Set(["waiting-for-peer", "exchanging-keys", "connecting", "ready", "reconnecting", "peer-lost", "failed", "ended"]);
 const END_REASONS = new Set([
   "manually_ended", "timer_expired", "token_expired", "invite_mismatch", "fingerprint_mismatch",
   "connect_timeout", "protocol_error", "peer_aborted", "version_mismatch",
@@ -84,7 +84,10 @@ function applySession(next) {
   show("session");
   $("role").textContent = t(`session.role.${next.role}`);
   const phase = PHASES.has(next.phase) ? next.phase : "connecting";
-  $("phase").textContent = t(`session.phase.${phase}`);
+  const attempt = phase === "reconnecting" && next.attempt > 0 ? next.attempt : null;
+  $("phase").textContent = attempt
+    ? t("session.phase.reconnectingAttempt", { n: attempt })
+    : t(`session.phase.${phase}`);
   $("phase-dot").dataset.phase = phase;
   if (previous && previous.phase !== next.phase) announce(t(`session.phase.${phase}`));
 
@@ -121,7 +124,7 @@ function renderParticipants(current) {
     let state = "waiting";
     if (person) {
       if (current.phase === "ready") state = "connected";
-      else if (current.phase === "peer-lost" && seat !== current.role) state = "away";
+      else if (["peer-lost", "reconnecting"].includes(current.phase) && seat !== current.role) state = "away";
       else state = person.connected ? "connected" : "joined";
     }
     const item = document.createElement("li");

@@ -1,0 +1,222 @@
+"""Reconnects of a chat session (feature `reconnect`): the I/O around `keepalive` and
+`resignal`.
+
+Both daemons ping on the chat channel; after ~4.5 s without a pong (or when the
+connection reports failed or closed) each says "reconnecting". The host leads, as in
+magic-wormhole's dilation: it alone rebuilds. Each attempt is a new generation of the
+peer connection (`Peer.replace()`), its offer sealed as `reoffer` through the
+signaling socket (which reconnects by itself if it dropped); the guest answers the
+newest reoffer it has with `reanswer` on a new connection of its own. Once the new
+chat channel is open, the fingerprint the peer presented must be the sealed one; then
+the keepalive watches the new connection and the session is ready again, with the same
+security code. An attempt that does not come up within `ATTEMPT_SECONDS` is given up
+for the next, after a backoff of 1 s doubling to 30 s with jitter. Attempts stop only
+when the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from orbitcore.protocol import peer as wire
+from orbitcore.protocol import relay
+from orbitcore.protocol.frames import Frame
+
+from .crypto import Seat, SessionKeys
+from .keepalive import LinkDead, Liveness, SendPing
+from .peer import Peer, PeerState
+from .resignal import Dropped, Reanswered, Reoffered, Resignal
+
+log = logging.getLogger("orbitd.reconnect")
+ATTEMPT_SECONDS = 10.0
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+
+
+def backoff(previous: float | None, rng: random.Random | None = None) -> float:
+    """The next wait: 1 s, then doubling up to 30 s, each with up to ±25 % jitter."""
+    base = BACKOFF_FIRST if previous is None else min(previous * 2, BACKOFF_MAX)
+    return base * (0.75 + 0.5 * (rng or random).random())
+
+
+class Reconnector:
+    def __init__(
+        self,
+        seat: Seat,
+        keys: SessionKeys,
+        token: str,
+        peer: Peer,
+        *,
+        send_relay: Callable[[relay.Sealed], Awaitable[None]],
+        send_peer: Callable[[Frame], None],
+        changed: Callable[[], None],
+        reconnected: Callable[[], None],
+        failed: Callable[[str, str], None],
+    ) -> None:
+        self.seat = seat
+        self.peer = peer
+        self.resignal = Resignal(seat, keys, token)
+        self.liveness = Liveness()
+        self.attempt: int | None = None  # None: connected
+        self._send_relay, self._send_peer = send_relay, send_peer
+        self._changed, self._reconnected, self._failed = changed, reconnected, failed
+        self._loop = asyncio.get_running_loop()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._answer: asyncio.Future[str] | None = None  # host: the current reanswer's SDP
+        self._open: asyncio.Event = asyncio.Event()  # the current generation's channel
+        self._pending: Reoffered | None = None  # guest: the newest reoffer not yet answered
+        self._answering = False
+        self._closed = False
+
+    # -- running -----------------------------------------------------------------------
+    def start(self) -> None:
+        """The verified connection is up: watch it."""
+        self.liveness.start(self._loop.time())
+        self._spawn(self._tick())
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reconnect task failed", exc_info=task.exception())
+
+    async def _tick(self) -> None:
+        while not self._closed:
+            for out in self.liveness.tick(self._loop.time()):
+                if isinstance(out, SendPing):
+                    self._send_peer(out.frame)
+                elif isinstance(out, LinkDead):
+                    log.info("link dead", extra={"fields": {"silent": round(out.silent_seconds)}})
+                    self.lost()
+            await asyncio.sleep(self.liveness.interval / 4)
+
+    async def close(self) -> None:
+        self._closed = True
+        self.liveness.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- what the session passes on ------------------------------------------------------
+    def handle_ping(self, frame: wire.Ping) -> None:
+        self._send_peer(self.liveness.pong(frame))
+
+    def handle_pong(self, frame: wire.Pong) -> None:
+        self.liveness.heard(self._loop.time())
+
+    def peer_state(self, state: PeerState) -> None:
+        """A state of the current generation's connection."""
+        if state is PeerState.OPEN and self.attempt is not None:
+            self._open.set()
+            if self.seat is Seat.GUEST:
+                self._verify()
+        elif state in (PeerState.FAILED, PeerState.CLOSED):
+            self.lost()
+
+    def sealed(self, frame: relay.Sealed) -> None:
+        """A sealed frame from the signaling socket during the chat."""
+        opened = self.resignal.open(frame)
+        if isinstance(opened, Dropped):
+            log.info("sealed frame dropped", extra={"fields": {"reason": opened.reason}})
+        elif isinstance(opened, Reanswered):
+            if self._answer is not None and not self._answer.done():
+                self._answer.set_result(opened.sdp)
+        elif isinstance(opened, Reoffered):
+            self._reoffered(opened)
+
+    # -- the link is gone ----------------------------------------------------------------
+    def lost(self) -> None:
+        if self._closed or self.attempt is not None:
+            return
+        self.liveness.stop()
+        self.attempt = 0  # the host's first attempt is 1; the guest counts reoffers
+        self._changed()
+        if self.seat is Seat.HOST:
+            self._spawn(self._lead())
+
+    def _back(self) -> None:
+        log.info("reconnected", extra={"fields": {"generation": self.resignal.generation}})
+        self.attempt = None
+        self.liveness.start(self._loop.time())
+        self._reconnected()
+
+    # -- host: attempts until one comes up -------------------------------------------------
+    async def _lead(self) -> None:
+        delay: float | None = None
+        while not self._closed:
+            assert self.attempt is not None
+            self.attempt += 1
+            self._changed()
+            if await self._try():
+                self._back()
+                return
+            delay = backoff(delay)
+            log.info("reconnect attempt failed", extra={"fields": {"attempt": self.attempt}})
+            self.peer.plans.advance()  # the next ICE plan (the first again after the last)
+            await asyncio.sleep(delay)
+
+    async def _try(self) -> bool:
+        """One attempt: a new connection, its sealed offer, the answer, the channel open."""
+        self._open = asyncio.Event()
+        self._answer = self._loop.create_future()
+        generation = await self.peer.replace()
+        sdp = await self.peer.create_offer()
+        await self._send_relay(self.resignal.reoffer(generation, sdp))
+        try:
+            async with asyncio.timeout(ATTEMPT_SECONDS):
+                await self.peer.accept_answer(await self._answer)
+                await self._open.wait()
+        except TimeoutError:
+            return False
+        if not self.resignal.verify(self.peer.presented_fingerprint()):
+            self._refused()
+            return False
+        return True
+
+    # -- guest: answer the newest reoffer --------------------------------------------------
+    def _reoffered(self, offer: Reoffered) -> None:
+        if self.attempt is None:  # the host saw the link die first
+            self.liveness.stop()
+            self.attempt = 0
+        self.attempt += 1
+        self._changed()
+        self._pending = offer
+        if not self._answering:
+            self._answering = True
+            self._spawn(self._answer_newest())
+
+    async def _answer_newest(self) -> None:
+        try:
+            while self._pending is not None and not self._closed:
+                offer, self._pending = self._pending, None
+                self._open = asyncio.Event()
+                await self.peer.replace()
+                sdp = await self.peer.accept_offer(offer.sdp)
+                if self._pending is None:  # no newer reoffer came meanwhile
+                    await self._send_relay(self.resignal.reanswer(sdp))
+        finally:
+            self._answering = False
+
+    def _verify(self) -> None:
+        if self.resignal.verify(self.peer.presented_fingerprint()):
+            self._back()
+        else:
+            self._refused()
+
+    def _refused(self) -> None:
+        log.warning("reconnect fingerprint mismatch")
+        self._closed = True
+        self._failed(
+            "fingerprint_mismatch",
+            "The new connection's certificate is not the one the other side sealed: ended.",
+        )
