@@ -16,6 +16,7 @@ from orbitcore.errors import json_object
 from .chat import ChatError
 from .keys import CONFIG, IDENTITY
 from .manager import Events, SessionManager
+from .pages import PREFERENCES
 
 if TYPE_CHECKING:
     from .call import Call
@@ -136,7 +137,10 @@ async def events(request: web.Request) -> web.WebSocketResponse:
 async def _manager_ctx(app: web.Application) -> AsyncIterator[None]:
     events = Events()
     app[EVENTS] = events
-    app[MANAGER] = SessionManager(app[CONFIG], events)
+    config, preferences = app[CONFIG], app[PREFERENCES]
+    app[MANAGER] = SessionManager(
+        config, events, lambda: preferences.current.relay_only(config.ice_relay_only)
+    )
     yield
     await app[MANAGER].close()
 

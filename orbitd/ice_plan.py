@@ -36,17 +36,21 @@ _URL = re.compile(
 TURN_KINDS = ("turn-udp", "turn-tcp", "turn-tls")  # the order plans try them in
 
 
-class RendezvousIce(Protocol):
-    """The ICE servers the rendezvous handed out (one user name and credential for all)."""
+class HandedOut(Protocol):
+    """One ICE server the rendezvous handed out, as `orbitcore.protocol.relay.IceServer`
+    (WebRTC's RTCIceServer: its URLs, and for TURN a user name and credential)."""
 
     @property
     def urls(self) -> Sequence[str]: ...
 
     @property
-    def username(self) -> str: ...
+    def username(self) -> str | None: ...
 
     @property
-    def credential(self) -> str: ...
+    def credential(self) -> str | None: ...
+
+
+RendezvousIce = Sequence[HandedOut]
 
 
 @dataclass(frozen=True)
@@ -122,10 +126,10 @@ def servers_of(
 ) -> list[IceServer]:
     """The user's servers first, then the rendezvous's."""
     servers = [IceServer(url, username, credential) for url in configured]
-    if rendezvous is not None:
+    for handed in rendezvous or ():
         servers += [
-            IceServer(url, rendezvous.username, rendezvous.credential, "rendezvous")
-            for url in rendezvous.urls
+            IceServer(url, handed.username or "", handed.credential or "", "rendezvous")
+            for url in handed.urls
         ]
     return servers
 

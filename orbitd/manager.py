@@ -11,12 +11,15 @@ import importlib
 import json
 import logging
 import secrets
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .chat import ChatError
 from .crypto import Invite, Seat, new_secret, parse_invite
+from .ice_servers import IceServers, from_join
 from .rendezvous_client import RendezvousClient
 from .settings import Config
 
@@ -76,9 +79,13 @@ class Events:
 
 
 class SessionManager:
-    def __init__(self, config: Config, events: Events) -> None:
+    def __init__(
+        self, config: Config, events: Events, relay_only: Callable[[], bool] | None = None
+    ) -> None:
         self.config = config
         self.events = events
+        # "Hide my address" for the next session: the UI's switch, else the setting.
+        self.relay_only = relay_only or (lambda: config.ice_relay_only)
         self.client = RendezvousClient(config.rendezvous)
         self.session: ChatSession | None = None
         self._opening = False
@@ -102,6 +109,7 @@ class SessionManager:
         status: dict[str, Any],
         channel: SignalingChannel | None = None,
         lan_peer: dict[str, str] | None = None,
+        rendezvous_ice: IceServers | None = None,
     ) -> ChatSession:
         self._busy()
         self._opening = True
@@ -119,6 +127,8 @@ class SessionManager:
                 status,
                 self.events.emit,
                 lan_peer=lan_peer,
+                rendezvous_ice=rendezvous_ice,
+                relay_only=self.relay_only(),
             )
             self.session = session
         finally:
@@ -148,7 +158,10 @@ class SessionManager:
         invite = Invite(issued["token"], new_secret())
         identity = secrets.token_urlsafe(24)
         joined = await self.client.join(invite.token, identity)
-        session = await self._open(invite, Seat.HOST, identity, joined["session_status"])
+        ice = from_join(joined, time.monotonic())
+        session = await self._open(
+            invite, Seat.HOST, identity, joined["session_status"], rendezvous_ice=ice
+        )
         return issued | {"invite": str(invite), "role": "host", "session": session.snapshot()}
 
     async def join(self, text: object) -> dict[str, Any]:
@@ -163,7 +176,10 @@ class SessionManager:
             raise ChatError(
                 409, "invite_unused", "Nobody is waiting on this invite: ask for a fresh one."
             )
-        session = await self._open(invite, seat, identity, joined["session_status"])
+        ice = from_join(joined, time.monotonic())
+        session = await self._open(
+            invite, seat, identity, joined["session_status"], rendezvous_ice=ice
+        )
         return {"role": seat.value, "session": session.snapshot()}
 
     def current(self) -> ChatSession:

@@ -55,6 +55,9 @@ def page_handler(path: str) -> Callable[[web.Request], Coroutine[Any, Any, web.R
             profile=request.app[CONFIG].profile,
             fingerprint=request.app[IDENTITY].short_fingerprint,
             preferences=request.app[PREFERENCES].current.public(),
+            relay_only=request.app[PREFERENCES].current.relay_only(
+                request.app[CONFIG].ice_relay_only
+            ),
         )
         return web.Response(
             text=html, content_type="text/html", headers={"Cache-Control": "no-store"}

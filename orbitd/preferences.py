@@ -1,4 +1,4 @@
-"""The user's UI preferences (language, terms accepted), kept in the data dir.
+"""The user's UI preferences (language, terms accepted, hide my address), kept in the data dir.
 
 Nothing of a chat goes here: only what makes the UI the same after a restart.
 """
@@ -24,9 +24,16 @@ class PreferenceError(ValueError):
 class Preferences:
     language: str | None = None
     terms_accepted: bool = False
+    # "Hide my address from the other person" (relay only) for the next sessions;
+    # None: the `ice_relay_only` setting decides.
+    hide_address: bool | None = None
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+    def relay_only(self, setting: bool) -> bool:
+        """Whether the next session connects only through a relay."""
+        return setting if self.hide_address is None else self.hide_address
 
 
 class PreferencesStore:
@@ -41,15 +48,17 @@ class PreferencesStore:
             return Preferences()
         language = raw.get("language") if isinstance(raw, dict) else None
         accepted = raw.get("terms_accepted") if isinstance(raw, dict) else False
+        hide = raw.get("hide_address") if isinstance(raw, dict) else None
         return Preferences(
             language=language if language in LANGUAGES else None,
             terms_accepted=accepted is True,
+            hide_address=hide if isinstance(hide, bool) else None,
         )
 
     def update(self, body: Any) -> Preferences:
         if not isinstance(body, dict):
             raise PreferenceError("The request body must be a JSON object.")
-        unknown = set(body) - {"language", "terms_accepted"}
+        unknown = set(body) - {"language", "terms_accepted", "hide_address"}
         if unknown:
             raise PreferenceError(f"Unknown preference: {sorted(unknown)[0]}.")
         language = body.get("language", self.current.language)
@@ -58,7 +67,10 @@ class PreferencesStore:
         accepted = body.get("terms_accepted", self.current.terms_accepted)
         if not isinstance(accepted, bool):
             raise PreferenceError("terms_accepted must be true or false.")
-        self.current = Preferences(language=language, terms_accepted=accepted)
+        hide = body.get("hide_address", self.current.hide_address)
+        if hide is not None and not isinstance(hide, bool):
+            raise PreferenceError("hide_address must be true, false or null.")
+        self.current = Preferences(language=language, terms_accepted=accepted, hide_address=hide)
         self._save()
         return self.current
 

@@ -34,12 +34,19 @@ from .handshake import (
     Verified,
     announced,
 )
+from .ice_plan import IcePlans
+from .ice_servers import IceServers
 from .peer import Peer, PeerState
 from .reconnect import Reconnector
 from .rendezvous_client import RendezvousError
 from .settings import Config
 
 log = logging.getLogger("orbitd.session")
+PATH_CHECK_SECONDS = 1.0  # aiortc has no event for a new selected pair: a look each second
+RELAY_UNAVAILABLE = (
+    "Hiding your address needs a relay (TURN) server, and none is known: neither your "
+    "settings nor the server name one. Turn off \u201chide my address\u201d or add a TURN server."
+)
 Emit = Callable[[dict[str, Any]], None]
 OnFrame = Callable[[Frame], None]
 
@@ -83,6 +90,9 @@ class RelayFrames:
     def handle_error(self, frame: relay.Error) -> None:
         log.warning("rendezvous error frame", extra={"fields": {"code": frame.code}})
 
+    def handle_ice_servers(self, frame: relay.IceServers) -> None:
+        self.session.ice_refreshed(frame)
+
     def handle_pake(self, frame: relay.Pake) -> None:
         self.session.handshake_frame(frame)
 
@@ -105,6 +115,8 @@ class ChatSession:
         emit: Emit,
         *,
         lan_peer: dict[str, str] | None = None,
+        rendezvous_ice: IceServers | None = None,
+        relay_only: bool = False,
     ) -> None:
         self.config = config
         self.client = client
@@ -119,7 +131,19 @@ class ChatSession:
         self.max_message_length = int(status.get("max_message_length", 2000))
         self._emit = emit
         self.handshake = Handshake(seat, invite, announced())
-        self.peer = Peer(config, self._peer_message, self._peer_state)
+        # The ICE servers: the user's and the rendezvous's, one STUN and one TURN server
+        # per connection; `ice_plans.advance()` before a new connection tries the next.
+        self.ice_plans = IcePlans(
+            config.ice_servers,
+            config.ice_username,
+            config.ice_credential,
+            rendezvous=rendezvous_ice.servers if rendezvous_ice else None,
+            relay_only=relay_only,
+            lan=lan_peer is not None,
+        )
+        self.peer = Peer(config, self._peer_message, self._peer_state, self.ice_plans)
+        self.path: str | None = None  # how the connection runs, once it does
+        self._path_timer: asyncio.TimerHandle | None = None
         self.conversation: Conversation | None = None
         self.call: Call | None = None
         self.reconnect: Reconnector | None = None  # when both announce `reconnect`
@@ -133,6 +157,10 @@ class ChatSession:
         self._end_timer: asyncio.TimerHandle | None = None
         self._connect_deadline: asyncio.TimerHandle | None = None
         self._ending: asyncio.Future[None] | None = None
+        # The rendezvous's ICE servers (`orbitd.ice_servers`); fresh ones are asked for
+        # (`ice-refresh`) when a fifth of their credentials' life is left.
+        self.rendezvous_ice = rendezvous_ice
+        self._ice_timer: asyncio.TimerHandle | None = None
 
     # -- what the UI sees ----------------------------------------------------
     @property
@@ -165,6 +193,8 @@ class ChatSession:
             "call": self.call.snapshot() if self.call else None,
             "lan": self.lan_peer,
             "protocol": self._protocol(),
+            "path": self.path if self.ended is None else None,
+            "relay_only": self.ice_plans.relay_only,
         }
 
     def _protocol(self) -> dict[str, Any] | None:
@@ -197,7 +227,11 @@ class ChatSession:
     # -- running ---------------------------------------------------------------
     async def start(self) -> None:
         self._socket.start()
+        self._arm_ice_refresh()
         self._update_status(self.status)
+        if not self.ice_plans.usable:  # relay-only with no TURN: say so, do not hang
+            await self._failed(Failed("relay_unavailable", RELAY_UNAVAILABLE))
+            return
         await self._run(self.handshake.start())
         self._publish()
 
@@ -251,6 +285,40 @@ class ChatSession:
     def _time_up(self) -> None:
         self._spawn(self.end("timer_expired", tell_peer=False, tell_rendezvous=False))
 
+    # -- the rendezvous's ICE servers ----------------------------------------------
+    def _arm_ice_refresh(self, delay: float | None = None) -> None:
+        """Ask for fresh ICE servers at `refresh_at` (or after `delay`); never when the
+        servers do not expire (no TURN) or the session is over."""
+        if self._ice_timer is not None:
+            self._ice_timer.cancel()
+            self._ice_timer = None
+        ice = self.rendezvous_ice
+        if ice is None or ice.refresh_at is None or self.ended is not None:
+            return
+        if delay is None:
+            delay = max(0.0, ice.refresh_at - time.monotonic())
+        self._ice_timer = asyncio.get_running_loop().call_later(delay, self._ask_ice)
+
+    def _ask_ice(self) -> None:
+        self._ice_timer = None
+        ice = self.rendezvous_ice
+        if self.ended is not None or ice is None or ice.expires_at is None:
+            return
+        log.info("asking for fresh ICE servers")
+        self._spawn(self._socket.send(relay.IceRefresh()))
+        # Unanswered (refused, rate-limited): ask again halfway to the expiry. (A socket
+        # that is down sends it when it is back.)
+        half_left = (ice.expires_at - time.monotonic()) / 2
+        if half_left >= 1.0:
+            self._arm_ice_refresh(half_left)
+
+    def ice_refreshed(self, frame: relay.IceServers) -> None:
+        """Fresh ICE servers from the rendezvous: kept, used by the next connection."""
+        self.rendezvous_ice = IceServers.of(frame, time.monotonic())
+        self.ice_plans.refresh(self.rendezvous_ice.servers)
+        log.info("ICE servers refreshed", extra={"fields": {"ttl_seconds": frame.ttl_seconds}})
+        self._arm_ice_refresh()
+
     async def _run(self, outputs: list[Output]) -> None:
         for out in outputs:
             if self.ended is not None:
@@ -295,6 +363,8 @@ class ChatSession:
         self.call = Call(self.config, self.seat, self.peer, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})
+        self.path = self.peer.path()
+        self._arm_path_watch()
         if self.has_feature("reconnect") and self.lan_peer is None:
             self.reconnect = Reconnector(
                 self.seat,
@@ -330,6 +400,22 @@ class ChatSession:
 
     def _reconnect_failed(self, code: str, reason: str) -> None:
         self._spawn(self._failed(Failed(code, reason)))
+
+    def _arm_path_watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._path_timer = loop.call_later(PATH_CHECK_SECONDS, self._check_path)
+
+    def _check_path(self) -> None:
+        """The path the connection runs on (from the selected candidate pair), published
+        when it changes: a new pair, a replaced connection, none while it is down."""
+        if self.ended is not None:
+            return
+        path = self.peer.path()
+        if path != self.path:
+            log.info("path", extra={"fields": {"from": self.path, "to": path}})
+            self.path = path
+            self._publish()
+        self._arm_path_watch()
 
     # -- the peer --------------------------------------------------------------
     def _peer_state(self, state: PeerState) -> None:
@@ -435,9 +521,11 @@ class ChatSession:
         told_peer = tell_peer and self.conversation is not None
         if told_peer:
             self._send_peer(wire.End())
-        for timer in (self._end_timer, self._connect_deadline):
+        for timer in (self._end_timer, self._connect_deadline, self._path_timer):
             if timer is not None:
                 timer.cancel()
+        if self._ice_timer is not None:
+            self._ice_timer.cancel()
         if self.reconnect is not None:
             await self.reconnect.close()
         if tell_rendezvous:

@@ -4,32 +4,38 @@ which order, and that nothing is dropped without a log line (recorded outputs)."
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import pytest
 
+from orbitcore.protocol.relay import IceServer
 from orbitd.ice import plan_configuration
-from orbitd.ice_plan import IcePlans, IceServer, plan, servers_of
+from orbitd.ice_plan import IcePlans, RendezvousIce, plan, servers_of
+from orbitd.ice_plan import IceServer as Server
+
+USER = "1767225600:r4nd0m"
+SECRET = "c2VjcmV0LWhtYWM="
 
 
-@dataclass(frozen=True)
-class Minted:
-    urls: tuple[str, ...]
-    username: str = "1767225600:r4nd0m"
-    credential: str = "c2VjcmV0LWhtYWM="
-
-
-RENDEZVOUS = Minted(
-    (
-        "stun:stun.rv.example:3478",
-        "turns:turn.rv.example:5349",
-        "turn:turn.rv.example:3478?transport=tcp",
-        "turn:turn.rv.example:3478",
+def minted(user: str = USER, credential: str = SECRET) -> tuple[IceServer, ...]:
+    """What the rendezvous hands out (its join response's `ice_servers`)."""
+    return (
+        IceServer(
+            (
+                "turns:turn.rv.example:5349",
+                "turn:turn.rv.example:3478?transport=tcp",
+                "turn:turn.rv.example:3478",
+            ),
+            user,
+            credential,
+        ),
+        IceServer(("stun:stun.rv.example:3478",)),
     )
-)
 
 
-def described(configured: list[str], rendezvous: Minted | None, **kw: bool) -> list[str]:
+RENDEZVOUS = minted()
+
+
+def described(configured: list[str], rendezvous: RendezvousIce | None, **kw: bool) -> list[str]:
     servers = servers_of(configured, "me", "pw", rendezvous)
     return [p.describe() for p in plan(servers, **{"relay_only": False, "lan": False} | kw).plans]
 
@@ -101,7 +107,7 @@ def test_what_aiortc_cannot_use_is_dropped_with_its_reason() -> None:
 
 
 def test_turn_without_credentials_is_dropped() -> None:
-    made = plan([IceServer("turn:turn.example")], relay_only=False, lan=False)
+    made = plan([Server("turn:turn.example")], relay_only=False, lan=False)
     assert [p.describe() for p in made.plans] == ["no servers (all)"]
     assert [d.reason for d in made.dropped] == ["no_credentials"]
 
@@ -132,7 +138,7 @@ def test_relay_only_without_turn_is_unusable_and_its_plan_gathers_nothing() -> N
 def test_refresh_takes_fresh_credentials_and_keeps_the_position() -> None:
     plans = IcePlans(rendezvous=RENDEZVOUS)
     plans.advance()
-    plans.refresh(Minted(RENDEZVOUS.urls, "1767229200:n3w", "bmV3"))
+    plans.refresh(minted("1767229200:n3w", "bmV3"))
     assert plans.index == 1
     assert plans.current.turn is not None and plans.current.turn.username == "1767229200:n3w"
 
@@ -149,7 +155,7 @@ def test_each_dropped_server_is_logged_once_by_host_never_with_its_credential(
         {"host": "stun.rv.example", "origin": "rendezvous", "reason": "one_stun_per_connection"},
     ]
     text = caplog.text + repr(plans.plans)
-    assert RENDEZVOUS.credential not in text and RENDEZVOUS.username not in text
+    assert SECRET not in text and USER not in text
 
 
 def test_the_rtc_configuration_of_a_plan() -> None:
@@ -157,7 +163,7 @@ def test_the_rtc_configuration_of_a_plan() -> None:
     config = plan_configuration(relay)
     assert config.iceTransportPolicy.value == "relay"
     assert [(s.urls, s.username, s.credential) for s in config.iceServers or []] == [
-        ("turn:turn.rv.example:3478", RENDEZVOUS.username, RENDEZVOUS.credential)
+        ("turn:turn.rv.example:3478", USER, SECRET)
     ]
     open_plan = plan_configuration(IcePlans(["stun:a.example"]).current)
     assert open_plan.iceTransportPolicy.value == "all"

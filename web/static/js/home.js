@@ -4,6 +4,7 @@ import { api } from "./lib/api.js";
 import "./lib/common.js";
 import { setBusy, setFieldError, wholeNumber } from "./lib/forms.js";
 import { t } from "./lib/i18n.js";
+import { setupHideAddress } from "./lib/hide-address.js";
 import { parseInvite } from "./lib/invite.js";
 import { Nearby } from "./lib/nearby.js";
 import { Terms } from "./lib/terms.js";
@@ -16,6 +17,7 @@ const KNOWN_ERRORS = new Set([
 ]);
 
 const terms = new Terms($("terms-dialog"), $("home").dataset.termsAccepted === "true");
+setupHideAddress($("hide-address"), $("hide-address-status"));
 
 function errorText(error) {
   return KNOWN_ERRORS.has(error.code) ? t(`home.errors.${error.code}`) : error.message;

@@ -6,6 +6,7 @@ import { announce } from "./lib/common.js";
 import { Composer } from "./lib/composer.js";
 import { Countdown, formatDuration } from "./lib/countdown.js";
 import { ask, wireDialog } from "./lib/dialogs.js";
+import { setupHideAddress } from "./lib/hide-address.js";
 import { t } from "./lib/i18n.js";
 import { InvitePanel } from "./lib/invite-panel.js";
 import { MessageList } from "./lib/messages.js";
@@ -17,12 +18,13 @@ const VIEWS = { loading: $("loading"), session: $("session-view"), ended: $("end
 const PHASES = new Set(["waiting-for-peer", "exchanging-keys", "connecting", "ready", "reconnecting", "peer-lost", "failed", "ended"]);
 const END_REASONS = new Set([
   "manually_ended", "timer_expired", "token_expired", "invite_mismatch", "fingerprint_mismatch",
-  "connect_timeout", "protocol_error", "peer_aborted", "version_mismatch",
+  "connect_timeout", "protocol_error", "peer_aborted", "version_mismatch", "relay_unavailable",
 ]);
 const ERRORS = new Set([
   "invite_mismatch", "fingerprint_mismatch", "connect_timeout", "protocol_error", "bad_peer_frame",
-  "version_mismatch",
+  "version_mismatch", "relay_unavailable",
 ]);
+const PATHS = new Set(["lan-direct", "internet-direct", "relayed", "loopback"]);
 const CHAT_ERRORS = new Set([
   "message_too_long", "empty_message", "not_connected", "session_ended", "no_session",
   "message_not_found", "not_your_message",
@@ -49,6 +51,7 @@ const composer = new Composer($("composer"), sendMessage);
 const countdown = new Countdown(showTimeLeft);
 const call = new CallPanel($("call-panel"));
 setupReport($("report-dialog"), document.querySelectorAll("[data-open-report]"));
+setupHideAddress($("hide-address"), $("hide-address-status"));
 
 function show(name) {
   view = name;
@@ -99,6 +102,9 @@ function applySession(next) {
     $("countdown").classList.add("is-pending");
   }
   renderParticipants(next);
+  // How the connection runs (chat and calls alike), from the daemon's selected ICE pair.
+  $("path").textContent = t(`session.path.${PATHS.has(next.path) ? next.path : "none"}`);
+  $("path").dataset.path = next.path || "";
 
   const lan = next.lan || null;  // a LAN session: no server, no invite, nothing to report to
   $("lan-note").hidden = !lan;

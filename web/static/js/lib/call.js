@@ -238,7 +238,7 @@ export class CallPanel {
     show("local-off", muted.video || !this.stream?.getVideoTracks().length);
     const path = live && PATHS.includes(call.path) && call.path;
     show("path", path);
-    if (path) el.via.textContent = t("session.call.path.label", { path: t(`session.call.path.${path}`) });
+    if (path) el.via.textContent = t("session.call.path.label", { path: t(`session.path.${path}`) });
     show("e2e", call.encrypted);
     show("start", state === "idle");
     el.start.disabled = !this.available;
