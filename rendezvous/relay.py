@@ -24,9 +24,7 @@ log = logging.getLogger("rendezvous.relay")
 
 # What a client may send: the frames forwarded to the peer, `ping` and `ice-refresh`. Chat
 # itself never comes here: it travels on the daemons' own data channel.
-ACCEPTED = frozenset(
-    {cls.TYPE for cls in wire.RELAYED} | {wire.Ping.TYPE, wire.IceRefresh.TYPE}
-)
+ACCEPTED = frozenset({cls.TYPE for cls in wire.RELAYED} | {wire.Ping.TYPE, wire.IceRefresh.TYPE})
 
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_REPLACED = 4002
