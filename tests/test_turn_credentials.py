@@ -12,6 +12,7 @@ import pytest
 from orbitcore.protocol import relay
 from rendezvous.settings import SettingsError, load_config
 from rendezvous.turn import mint, random_id, turn_credential
+from tests.test_cli import run_cli
 
 NOW = datetime(2026, 1, 20, 10, 0, tzinfo=UTC)  # 1768903200
 SECRET = "hush-hush-secret"
@@ -124,3 +125,9 @@ def test_malformed_ice_settings_are_refused_at_start_with_a_clear_message(
         load_config(environ={}, overrides=overrides)
     assert says in str(refused.value)
     assert SECRET not in str(refused.value)  # the secret is never echoed
+
+
+def test_the_rendezvous_refuses_to_start_with_a_malformed_turn_url() -> None:
+    done = run_cli("--turn-urls", "turn://x.org", "--turn-shared-secret", SECRET)
+    assert done.returncode == 2
+    assert "turn_urls: 'turn://x.org'" in done.stderr and SECRET not in done.stderr
