@@ -12,6 +12,7 @@ video transceivers. The rest of the daemon sees a narrow interface:
              `apply_remote_description(sdp, kind)`, `signaling_state`, `ice_state`,
              `path()`, and the events of the `MediaEvents` given to `attach_media`
   reconnect  `replace()`
+  ICE        `plans`: the session's `IcePlans`; each new connection uses its current plan
 
 Each connection is a generation. `replace()` closes the current one, then makes
 the next: the same handlers, the same media transceivers and outgoing tracks, and

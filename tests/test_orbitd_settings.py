@@ -36,6 +36,11 @@ def test_the_doc_shows_every_setting_exactly() -> None:
     )
 
 
+def test_the_readme_shows_the_relay_only_setting_as_the_table_does() -> None:
+    row = next(r for r in settings_markdown().splitlines() if r.startswith("| `ice_relay_only`"))
+    assert row in (DOC.parent.parent / "README.md").read_text()
+
+
 def test_every_setting_has_help() -> None:
     for name, _default, help_text in settings_table():
         assert help_text.strip(), name
