@@ -21,6 +21,7 @@ from .crypto import SealError, SessionKeys, open_box, seal, signature
 
 
 class Status(StrEnum):
+    SENDING = "sending"  # queued while the connection is down (feature `resume`)
     SENT = "sent"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -83,14 +84,18 @@ class Conversation:
                 f"this one has {len(text)}.",
             )
 
-    def compose(self, text: object, now: float) -> tuple[ChatMessage, Send]:
+    def compose(
+        self, text: object, now: float, *, queued: bool = False
+    ) -> tuple[ChatMessage, Send]:
+        """A new message of ours and its frame; `queued`: it waits for a connection."""
         if self._keys is None:
             raise ChatError(409, "session_ended", "The session has ended.")
         if not isinstance(text, str) or not text.strip():
             raise ChatError(422, "empty_message", "Write something first.")
         self._check_length(text)
         message_id = str(uuid.uuid4())
-        message = ChatMessage(message_id, "me", text, int(now), Status.SENT)
+        status = Status.SENDING if queued else Status.SENT
+        message = ChatMessage(message_id, "me", text, int(now), status)
         frame = Message(
             message_id,
             seal(self._keys.chat_send, text.encode(), _aad(message_id)),
@@ -169,6 +174,25 @@ class Conversation:
         if code is not None:
             event["code"] = code
         return [Notify(event)]
+
+    def went_out(self, message_ids: list[str]) -> list[ChatOutput]:
+        """These queued messages were sent on a new connection."""
+        return [
+            out
+            for message_id in message_ids
+            if (m := self.messages.get(message_id)) is not None and m.status is Status.SENDING
+            for out in self._set_status(message_id, Status.SENT)
+        ]
+
+    def undelivered(self, message_ids: list[str]) -> list[ChatOutput]:
+        """The session ends and the other side never acknowledged these: not delivered."""
+        return [
+            out
+            for message_id in message_ids
+            if (m := self.messages.get(message_id)) is not None
+            and m.status in (Status.SENDING, Status.SENT)
+            for out in self._set_status(message_id, Status.FAILED, "not_delivered")
+        ]
 
     def listing(self) -> list[dict[str, Any]]:
         return [m.public() for m in self.messages.values()]

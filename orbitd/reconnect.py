@@ -54,6 +54,7 @@ class Reconnector:
         send_relay: Callable[[relay.Sealed], Awaitable[None]],
         send_peer: Callable[[Frame], None],
         changed: Callable[[], None],
+        lost_link: Callable[[], None],
         reconnected: Callable[[], None],
         failed: Callable[[str, str], None],
     ) -> None:
@@ -64,6 +65,7 @@ class Reconnector:
         self.attempt: int | None = None  # None: connected
         self._send_relay, self._send_peer = send_relay, send_peer
         self._changed, self._reconnected, self._failed = changed, reconnected, failed
+        self._lost_link = lost_link
         self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer: asyncio.Future[str] | None = None  # host: the current reanswer's SDP
@@ -140,6 +142,7 @@ class Reconnector:
             return
         self.liveness.stop()
         self.attempt = 0  # the host's first attempt is 1; the guest counts reoffers
+        self._lost_link()
         self._changed()
         if self.seat is Seat.HOST:
             self._spawn(self._lead())
@@ -188,6 +191,7 @@ class Reconnector:
         if self.attempt is None:  # the host saw the link die first
             self.liveness.stop()
             self.attempt = 0
+            self._lost_link()
         self.attempt += 1
         self._changed()
         self._pending = offer

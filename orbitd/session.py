@@ -21,6 +21,7 @@ from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
 from .call import Call
 from .chat import ChatError, ChatOutput, Conversation, Send
 from .crypto import Invite, Seat
+from .durable import DURABLE, DurableStream, StreamFull
 from .handshake import (
     Failed,
     Handshake,
@@ -147,6 +148,7 @@ class ChatSession:
         self.conversation: Conversation | None = None
         self.call: Call | None = None
         self.reconnect: Reconnector | None = None  # when both announce `reconnect`
+        self.durable: DurableStream | None = None  # when both announce `resume`
         self.sas: str | None = None
         self.ended: dict[str, Any] | None = None
         self.peer_lost = False
@@ -363,6 +365,8 @@ class ChatSession:
         self.call = Call(self.config, self.seat, self.peer, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})
+        if self.has_feature("resume"):
+            self.durable = DurableStream()
         self.path = self.peer.path()
         self._arm_path_watch()
         if self.has_feature("reconnect") and self.lan_peer is None:
@@ -374,6 +378,7 @@ class ChatSession:
                 send_relay=self._socket.send,
                 send_peer=self._send_peer,
                 changed=self._publish,
+                lost_link=self._link_lost,
                 reconnected=self._reconnected,
                 failed=self._reconnect_failed,
             )
@@ -394,8 +399,19 @@ class ChatSession:
         # A wrong or tampered invite burns the token: nobody gets a second guess.
         await self.end(failure.code, tell_peer=False, tell_rendezvous=True)
 
+    def _link_lost(self) -> None:
+        """The connection is gone (`orbitd.reconnect`): durable frames wait for the next."""
+        if self.durable is not None:
+            self.durable.disconnected()
+
     def _reconnected(self) -> None:
-        """A new connection is up and verified (`orbitd.reconnect`)."""
+        """A new connection is up and verified (`orbitd.reconnect`): our ack and every
+        unacknowledged durable frame go out again, in order."""
+        if self.durable is not None and self.conversation is not None:
+            for frame in self.durable.connected():
+                self._send_raw(frame)
+            queued = [f.message_id for f in self.durable.unacked() if isinstance(f, wire.Message)]
+            self._chat(self.conversation.went_out(queued))
         self._publish()
 
     def _reconnect_failed(self, code: str, reason: str) -> None:
@@ -445,7 +461,25 @@ class ChatSession:
                 )
             elif isinstance(frame, wire.LinkFrame) and self.reconnect is not None:
                 dispatch(self.reconnect, frame)
-            elif isinstance(frame, wire.ChatFrame):
+            elif isinstance(frame, wire.Seq) and self.durable is not None:
+                got = self.durable.handle_seq(frame)
+                self._send_raw(got.ack)
+                if got.refused is not None:
+                    self._refuse_peer_frame(got.refused)
+                elif got.frame is not None:
+                    self._route(got.frame)
+            elif isinstance(frame, wire.SeqAck) and self.durable is not None:
+                self.durable.handle_seq_ack(frame)
+            else:
+                self._route(frame)
+        except ProtocolError as refused:
+            self._refuse_peer_frame(refused)
+
+    def _route(self, frame: Frame) -> None:
+        """A conversation, call or renegotiation frame, to its handler."""
+        assert self.conversation is not None
+        try:
+            if isinstance(frame, wire.ChatFrame):
                 self._chat(dispatch(self.conversation, frame))
             elif isinstance(frame, wire.CallFrame | wire.RtcFrame) and self.call is not None:
                 if isinstance(frame, wire.CallFrame) and not self.has_feature("calls"):
@@ -484,6 +518,20 @@ class ChatSession:
                 self._emit(out.event)
 
     def _send_peer(self, frame: Frame) -> None:
+        """A frame for the peer: a durable one through the stream (feature `resume`:
+        queued until acknowledged, sent again on a new connection), others as they are."""
+        if self.durable is not None and isinstance(frame, DURABLE):
+            try:
+                envelope = self.durable.send(frame)
+            except StreamFull:
+                log.warning("durable stream full", extra={"fields": {"type": frame.TYPE}})
+                return
+            if envelope is None:
+                return  # queued: it goes out on the next connection
+            frame = envelope
+        self._send_raw(frame)
+
+    def _send_raw(self, frame: Frame) -> None:
         with contextlib.suppress(ConnectionError):
             self.peer.send(frame.encode())
 
@@ -493,6 +541,8 @@ class ChatSession:
             raise ChatError(409, "session_ended", "The session has ended.")
         if self.conversation is None:
             raise ChatError(409, "not_connected", "The chat is not connected yet.")
+        if self.durable is not None:
+            return self._send_durable(self.conversation, self.durable, text)
         message, send = self.conversation.compose(text, time.time())
         try:
             self.peer.send(send.frame.encode())
@@ -500,6 +550,21 @@ class ChatSession:
             raise ChatError(
                 409, "not_connected", "The connection to the other side is down."
             ) from None
+        return message.public()
+
+    def _send_durable(
+        self, conversation: Conversation, durable: DurableStream, text: object
+    ) -> dict[str, Any]:
+        """A message through the durable stream: taken while reconnecting too (shown as
+        sending until it goes out); refused only when the stream's bound is hit."""
+        message, send = conversation.compose(text, time.time(), queued=not durable.is_connected)
+        try:
+            envelope = durable.send(send.frame)
+        except StreamFull as full:
+            conversation.messages.pop(message.message_id, None)
+            raise ChatError(503, "send_queue_full", str(full)) from None
+        if envelope is not None:
+            self._send_raw(envelope)
         return message.public()
 
     def delete_message(self, message_id: str) -> None:
@@ -534,6 +599,10 @@ class ChatSession:
         if self.call is not None:
             await self.call.close()
             self.call = None
+        if self.durable is not None and self.conversation is not None:
+            unacked = [f.message_id for f in self.durable.unacked() if isinstance(f, wire.Message)]
+            self._chat(self.conversation.undelivered(unacked))
+            self.durable.wipe()
         self._emit({"type": "session-ended", "reason": reason})
         await self._socket.close()
         if self.conversation is not None:

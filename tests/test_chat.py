@@ -179,3 +179,24 @@ def test_wipe_forgets_messages_and_keys() -> None:
         assert exc.code == "session_ended"
     else:
         raise AssertionError("composed after wipe")
+
+
+def test_a_queued_message_is_sending_then_sent_and_unacknowledged_ones_end_not_delivered() -> None:
+    host, guest = pair()
+    queued, _ = host.compose("while away", 1.0, queued=True)
+    delivered, later = host.compose("after", 2.0)
+    assert queued.status == "sending" and delivered.status == "sent"
+    assert events(host.went_out([queued.message_id, delivered.message_id])) == [
+        {"type": "message-status", "message_id": queued.message_id, "status": "sent"}
+    ]
+    for frame in wire(receive(guest, later.frame.encode())):
+        receive(host, frame)  # the guest's ack of "after"
+    assert events(host.undelivered([queued.message_id, delivered.message_id])) == [
+        {
+            "type": "message-status",
+            "message_id": queued.message_id,
+            "status": "failed",
+            "code": "not_delivered",
+        }
+    ]
+    assert host.undelivered([queued.message_id]) == []  # once

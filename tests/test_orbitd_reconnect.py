@@ -75,3 +75,59 @@ async def test_a_silent_peer_is_noticed_and_the_host_rebuilds_with_the_same_code
     await chat_both_ways(alice, bob, "after")
     for daemon in (alice, bob):
         assert "Task exception was never retrieved" not in daemon.process.log_path.read_text()
+
+
+async def test_messages_sent_during_an_outage_arrive_once_in_order_after_it(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    alice, bob = pair
+    await connect(alice, bob)
+    await chat_both_ways(alice, bob, "before")
+    os.kill(bob.process.proc.pid, signal.SIGSTOP)
+    sent = []
+    for n in range(3):  # before the link is known dead: sent into the silence
+        status, body = await alice.call("POST", "/api/messages", {"text": f"early {n}"})
+        assert status == 201, body
+        sent.append(body["message"])
+    await reconnecting(alice, at_least=1)
+    for n in range(3):  # while reconnecting: taken, shown as sending
+        status, body = await alice.call("POST", "/api/messages", {"text": f"late {n}"})
+        assert status == 201, body
+        assert body["message"]["status"] == "sending"
+        sent.append(body["message"])
+    os.kill(bob.process.proc.pid, signal.SIGCONT)
+    texts = [m["text"] for m in sent]
+    got = [(await bob.event("message"))["message"]["text"] for _ in texts]
+    assert got == texts
+    for message in sent:
+        await alice.event("message-status", message_id=message["message_id"], status="delivered")
+    await chat_both_ways(alice, bob, "after")  # nothing else arrived in between
+    status, state = await bob.call("GET", "/api/state")
+    peer_texts = [m["text"] for m in state["session"]["messages"] if m["author"] == "peer"]
+    assert peer_texts == ["before alice", *texts, "after alice"]
+
+
+async def test_a_killed_peer_the_survivor_reconnects_then_ends_and_says_not_delivered(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    alice, bob = pair
+    await connect(alice, bob)
+    await chat_both_ways(alice, bob, "before")
+    bob.process.proc.kill()
+    await bob.process.proc.wait()
+    told = await reconnecting(alice, at_least=1)
+    assert told["ended"] is None
+    status, body = await alice.call("POST", "/api/messages", {"text": "are you there?"})
+    assert status == 201 and body["message"]["status"] == "sending", body
+    status, ended = await alice.call("POST", "/api/session/end")
+    assert status == 200, ended
+    await alice.event(
+        "message-status",
+        message_id=body["message"]["message_id"],
+        status="failed",
+        code="not_delivered",
+    )
+    await alice.phase("ended")
+    log = alice.process.log_path.read_text()
+    assert "Task exception was never retrieved" not in log
+    assert "are you there?" not in log

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 PROTOCOL_VERSION = "1.1"
-FEATURES: tuple[str, ...] = ("chat", "calls", "reconnect")
+FEATURES: tuple[str, ...] = ("chat", "calls", "reconnect", "resume")
 LEGACY_VERSION = "1.0"
 LEGACY_FEATURES: tuple[str, ...] = ("chat", "calls")
 VERSION_RE = r"[0-9]{1,4}\.[0-9]{1,4}"

@@ -117,7 +117,9 @@ function applySession(next) {
   $("securing-panel").hidden = !(["exchanging-keys", "connecting"].includes(phase) || (waiting && next.role === "guest"));
   $("sas-panel").hidden = !next.sas;
   $("sas").textContent = next.sas || "";
-  composer.setReady(phase === "ready", next.max_message_length);
+  // While reconnecting, messages are queued and shown as sending (when both daemons resume).
+  const queues = phase === "reconnecting" && Boolean(next.protocol?.features?.includes("resume"));
+  composer.setReady(phase === "ready" || queues, next.max_message_length);
   // Calls only when both daemons announced them (an older or a trimmed peer may not).
   call.setAvailable(phase === "ready" && Boolean(next.protocol?.features?.includes("calls")));
   if ("call" in next) call.event(next.call);

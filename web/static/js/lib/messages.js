@@ -2,8 +2,10 @@
 // Messages live only here and in the daemon's memory; nothing is stored.
 import { language, t } from "./i18n.js";
 
-const TICKS = { sent: "✓", delivered: "✓✓", failed: "!" };
-const FAILURE_CODES = new Set(["message_too_long", "bad_signature", "undecryptable"]);
+const TICKS = { sending: "…", sent: "✓", delivered: "✓✓", failed: "!" };
+const FAILURE_CODES = new Set(["message_too_long", "bad_signature", "undecryptable", "not_delivered"]);
+// A status never goes back: a late "sending" or "sent" does not undo "delivered" or "failed".
+const RANK = { sending: 0, sent: 1, delivered: 2, failed: 2 };
 
 export class MessageList {
   constructor({ list, empty, template, onDelete }) {
@@ -33,7 +35,7 @@ export class MessageList {
       const old = item.data;
       item.data = { ...message };
       if (old.deleted) Object.assign(item.data, { deleted: true, text: "" });
-      if (old.status !== "sent" && message.status === "sent") item.data.status = old.status;
+      if ((RANK[old.status] ?? 1) > (RANK[message.status] ?? 1)) item.data.status = old.status;
       if (old.code) item.data.code = old.code;
       this.render(item);
     }
