@@ -9,6 +9,9 @@ in the same run.
                                and Chromium direct
   python -m bench lan          nearby daemons in network namespaces, against bare
                                zeroconf (needs root; reported as not measured without)
+  python -m bench nat          sessions across two NATs and coturn in network namespaces:
+                               connect time direct and relayed, recovery after outages,
+                               against a bare aiortc pair (needs root; --nat-long: 20 outages)
 
 Each suite prints its table and writes bench/results/<suite>-<UTC time>.json.
 Missing a target is reported, not an error: the exit status is 0 whenever the
@@ -21,7 +24,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import report, suite_lan, suite_orbitd, suite_rendezvous, suite_ui, suite_video
+from . import (
+    report,
+    suite_lan,
+    suite_nat,
+    suite_orbitd,
+    suite_rendezvous,
+    suite_ui,
+    suite_video,
+)
 from .procs import raise_fd_limit
 from .runner import Suite, run_suite, say
 
@@ -33,6 +44,7 @@ SUITES: dict[str, Suite] = {
         suite_ui.SUITE,
         suite_video.SUITE,
         suite_lan.SUITE,
+        suite_nat.SUITE,
     )
 }
 ALL = "all"

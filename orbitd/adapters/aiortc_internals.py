@@ -21,7 +21,10 @@ The private names, and why the daemon needs each:
   and `RtpPacket._data` (set by `RTCRtpReceiver._handle_rtp_packet`): a jitter
   buffer that releases a frame when it is complete (`ForwardingJitterBuffer`);
 - `aiortc.codecs.vpx.DEFAULT_BITRATE`, `MIN_BITRATE`, `MAX_BITRATE`: a fixed VP8
-  bit rate for benchmarks (`fix_vp8_bitrate`).
+  bit rate for benchmarks (`fix_vp8_bitrate`);
+- `aioice.stun.RETRY_RTO`, read by `stun.Transaction.__init__`: the first STUN
+  retransmission timeout (0.5 s), an experiment of the nat benchmark
+  (`set_stun_retransmission_timeout`).
 
 `check()` verifies each of them against the installed library (see `REQUIRED`).
 Heavy module: it imports aiortc; import it only when a session or call starts.
@@ -36,6 +39,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import aioice.ice
+import aioice.stun
 from aioice import Candidate, Connection
 from aiortc import (
     RTCCertificate,
@@ -211,6 +215,11 @@ def fix_vp8_bitrate(bps: int) -> None:
     vpx.DEFAULT_BITRATE = vpx.MIN_BITRATE = vpx.MAX_BITRATE = bps
 
 
+def set_stun_retransmission_timeout(seconds: float) -> None:
+    """aioice's first STUN retransmission timeout (then doubled), process-wide (benchmarks)."""
+    aioice.stun.RETRY_RTO = seconds
+
+
 # --- what the library must still have -----------------------------------------------------
 
 
@@ -321,6 +330,12 @@ def _probe_vpx() -> str | None:
     return f"aiortc.codecs.vpx has no int {', '.join(missing)}" if missing else None
 
 
+def _probe_stun_rto() -> str | None:
+    if not isinstance(vars(aioice.stun).get("RETRY_RTO"), float):
+        return "aioice.stun has no float RETRY_RTO"
+    return _looks_up(aioice.stun.Transaction.__init__, "RETRY_RTO")
+
+
 REQUIRED: tuple[Requirement, ...] = (
     Requirement("aiortc RTCDtlsTransport._ssl", _probe_ssl),
     Requirement("aioice Connection._nominated", _probe_nominated),
@@ -331,6 +346,7 @@ REQUIRED: tuple[Requirement, ...] = (
     Requirement("aiortc.rtcrtpreceiver.JitterBuffer", _probe_jitter_buffer_global),
     Requirement("aiortc JitterBuffer internals, RtpPacket._data", _probe_jitter_buffer),
     Requirement("aiortc.codecs.vpx bit rates", _probe_vpx),
+    Requirement("aioice.stun.RETRY_RTO", _probe_stun_rto),
 )
 
 
@@ -354,6 +370,7 @@ __all__ = [
     "replace_receiver_jitter_buffer",
     "send_pli",
     "set_depayloaded",
+    "set_stun_retransmission_timeout",
     "use_loopback_host_addresses",
     "wrap_send_keyframe",
 ]
