@@ -366,6 +366,9 @@ async def test_invite_accept_code_then_chat_both_ways(netns_lan: NetnsLan, tmp_p
     loop = asyncio.get_running_loop()
     alice, bob, alice_fp, bob_fp = await pair(netns_lan, tmp_path)
     try:
+        # "Hide my address" does not apply on a LAN: no ICE server there (works offline).
+        status, _ = await bob.call("POST", "/api/preferences", {"hide_address": True})
+        assert status == 200
         began = loop.time()
         request = await invite(alice, bob, bob_fp, ttl_minutes=5, max_message_length=300)
         assert request == {
@@ -404,6 +407,7 @@ async def test_invite_accept_code_then_chat_both_ways(netns_lan: NetnsLan, tmp_p
         for ready in (ready_a, ready_b):
             assert ready["max_message_length"] == 300 and ready["ttl_minutes"] == 5
             assert 280 <= ready["remaining_seconds"] <= 300
+            assert (ready["path"], ready["relay_only"]) == ("lan-direct", False)
 
         # chat both ways, each delivered
         for sender, receiver, text in ((alice, bob, "hi bob"), (bob, alice, "hi alice")):
