@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -30,17 +29,11 @@ from orbitcore.protocol.frames import Frame
 from .crypto import Seat, SessionKeys
 from .keepalive import LinkDead, Liveness, SendPing
 from .peer import Peer, PeerState
+from .rendezvous_client import backoff
 from .resignal import Dropped, Reanswered, Reoffered, Resignal
 
 log = logging.getLogger("orbitd.reconnect")
 ATTEMPT_SECONDS = 10.0
-BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
-
-
-def backoff(previous: float | None, rng: random.Random | None = None) -> float:
-    """The next wait: 1 s, then doubling up to 30 s, each with up to ±25 % jitter."""
-    base = BACKOFF_FIRST if previous is None else min(previous * 2, BACKOFF_MAX)
-    return base * (0.75 + 0.5 * (rng or random).random())
 
 
 class Reconnector:

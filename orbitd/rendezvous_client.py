@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -85,10 +86,20 @@ class RendezvousClient:
 
 # Close codes after which reconnecting is pointless.
 FINAL_CLOSE_CODES = {1000, 4001, 4002, 4003, 4004}
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+
+
+def backoff(previous: float | None) -> float:
+    """The wait before the next try: 1 s, doubling up to 30 s, each with up to +-25 %
+    jitter (many daemons that lost one rendezvous do not all come back at once)."""
+    base = BACKOFF_FIRST if previous is None else min(previous * 2, BACKOFF_MAX)
+    return base * (0.75 + 0.5 * random.random())  # noqa: S311 (jitter, not a secret)
 
 
 class SignalingSocket:
-    """The seat's WebSocket, kept open (with backoff) until closed or told the session is over.
+    """The seat's WebSocket, kept open until closed or told the session is over: after a
+    drop it is dialled again in the background (`backoff`: 1 s to 30 s, with jitter), so
+    a later reconnect of the peer connection can signal through it.
 
     Frames sent while it is down wait in a short queue and go out on reconnect. Frames
     received are read by the protocol's relay channel; one it refuses is logged as
@@ -109,13 +120,13 @@ class SignalingSocket:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        delay = 0.5
+        delay: float | None = None
         while self.final_code is None:
             try:
                 async with self._http.ws_connect(self._url, heartbeat=20) as ws:
                     self._ws = ws
                     self.connected.set()
-                    delay = 0.5
+                    delay = None
                     while self._outbox:
                         await ws.send_str(self._outbox.pop(0))
                     async for msg in ws:
@@ -130,8 +141,8 @@ class SignalingSocket:
                 self._ws = None
                 self.connected.clear()
             if self.final_code is None:
+                delay = backoff(delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
 
     def _deliver(self, text: str) -> None:
         try:

@@ -131,3 +131,34 @@ async def test_a_killed_peer_the_survivor_reconnects_then_ends_and_says_not_deli
     log = alice.process.log_path.read_text()
     assert "Task exception was never retrieved" not in log
     assert "are you there?" not in log
+
+
+async def test_the_rendezvous_gone_changes_nothing_and_back_it_carries_the_reconnect(
+    tmp_path: Path,
+) -> None:
+    database = str(tmp_path / "rendezvous.db")
+    first, url = await start_rendezvous(tmp_path, "--database", database)
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    alice, bob = await asyncio.gather(
+        start_daemon(tmp_path, "alice", url), start_daemon(tmp_path, "bob", url)
+    )
+    again: Process | None = None
+    try:
+        await connect(alice, bob)
+        first.proc.kill()  # a crash: the sockets drop, the chat goes on
+        await first.proc.wait()
+        await chat_both_ways(alice, bob, "rendezvous down")
+        _, state = await alice.call("GET", "/api/state")
+        assert state["session"]["phase"] == "ready"
+        os.kill(bob.process.proc.pid, signal.SIGSTOP)  # an outage, the rendezvous still down
+        await reconnecting(alice, at_least=1)
+        again, _ = await start_rendezvous(tmp_path, "--database", database, "--port", port)
+        os.kill(bob.process.proc.pid, signal.SIGCONT)
+        await asyncio.gather(alice.phase("ready"), bob.phase("ready"))
+        await chat_both_ways(alice, bob, "after")
+    finally:
+        if bob.process.proc.returncode is None:
+            os.kill(bob.process.proc.pid, signal.SIGCONT)
+        await asyncio.gather(alice.close(), bob.close())
+        if again is not None:
+            await again.stop()
