@@ -47,6 +47,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.coturn import REALM as TURN_REALM
+from tests.coturn import turnserver_argv
 from tests.netns import REPO, Host, NsDaemon, root_links, skip_reason
 
 CONE = "cone"
@@ -54,7 +56,6 @@ SYMMETRIC = "symmetric"
 NAT_KINDS = (CONE, SYMMETRIC)
 RENDEZVOUS_PORT = 8080
 TURN_PORT = 3478
-TURN_REALM = "orbit.test"
 VOID_GATEWAY = "254"  # the last octet of the fake default gateway
 VOID_MAC = "02:00:00:00:00:fe"
 
@@ -128,30 +129,6 @@ def turn_rest_credentials(secret: str, ttl: float, now: float | None = None) -> 
     username = f"{expiry}:nat-test"
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode()
-
-
-def turnserver_argv(address: str, port: int, secret: str, run_dir: Path) -> list[str]:
-    """coturn on `address:port` (UDP and TCP), TURN REST credentials under `secret`."""
-    return [
-        "turnserver",
-        "-n",
-        f"--listening-ip={address}",
-        f"--relay-ip={address}",
-        f"--listening-port={port}",
-        "--min-port=49152",
-        "--max-port=49252",
-        f"--realm={TURN_REALM}",
-        "--use-auth-secret",
-        f"--static-auth-secret={secret}",
-        "--fingerprint",
-        "--no-tls",
-        "--no-dtls",
-        "--no-cli",
-        "--no-multicast-peers",
-        f"--pidfile={run_dir / 'turnserver.pid'}",
-        f"--log-file={run_dir / 'turnserver.log'}",
-        "--simple-log",
-    ]
 
 
 @dataclass
@@ -336,7 +313,9 @@ class NatNet:
 
     # --- processes -------------------------------------------------------------------------
 
-    async def spawn(self, ns: str, argv: Sequence[str], log_name: str) -> Spawned:
+    async def spawn(
+        self, ns: str, argv: Sequence[str], log_name: str, env: dict[str, str] | None = None
+    ) -> Spawned:
         log = self.run_dir / log_name
         with log.open("ab") as log_file:
             proc = await asyncio.create_subprocess_exec(
@@ -349,13 +328,19 @@ class NatNet:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log_file,
                 cwd=REPO,
+                env=os.environ | (env or {}),
             )
         spawned = Spawned(proc, log)
         self.spawned.append(spawned)
         return spawned
 
-    async def start_rendezvous(self, *flags: str) -> Spawned:
-        """The rendezvous on the public host (a fixed port, so a restart keeps its URL)."""
+    async def start_rendezvous(self, *flags: str, ice: bool = False) -> Spawned:
+        """The rendezvous on the public host (a fixed port, so a restart keeps its URL);
+        with `ice`, it hands out coturn's STUN and TURN (UDP and TCP) with credentials
+        minted under turn_secret (passed in the environment, not on the command line)."""
+        if ice:
+            turn = f"{self.turn_url()},{self.turn_url('tcp')}"
+            flags = ("--stun-urls", self.stun_url, "--turn-urls", turn, *flags)
         argv = [
             sys.executable,
             "-m",
@@ -368,7 +353,8 @@ class NatNet:
             ":memory:",
             *flags,
         ]
-        spawned = await self.spawn(self.public.ns, argv, "rendezvous.log")
+        env = {"ORBIT_RENDEZVOUS_TURN_SHARED_SECRET": self.turn_secret} if ice else {}
+        spawned = await self.spawn(self.public.ns, argv, "rendezvous.log", env)
         assert spawned.proc.stdout is not None
         line = await asyncio.wait_for(spawned.proc.stdout.readline(), 30)
         if not line:
@@ -378,7 +364,16 @@ class NatNet:
 
     async def start_coturn(self) -> Spawned:
         """coturn on the public host (UDP and TCP), TURN REST credentials under turn_secret."""
-        argv = turnserver_argv(self.public.address, TURN_PORT, self.turn_secret, self.run_dir)
+        argv = turnserver_argv(
+            listen_ip=self.public.address,
+            port=TURN_PORT,
+            relay_ip=self.public.address,
+            secret=self.turn_secret,
+            realm=TURN_REALM,
+            workdir=self.run_dir,
+            min_port=49152,
+            max_port=49252,
+        )
         spawned = await self.spawn(self.public.ns, argv, "turnserver.stderr")
         listening = f"{self.public.address}:{TURN_PORT}"
         async with asyncio.timeout(15):
