@@ -35,7 +35,7 @@ async def test_the_session_header_shows_the_path_of_the_chat(
 async def switch_on(page: Page) -> None:
     switch = page.get_by_role("switch", name=SWITCH)
     await switch.check()
-    await expect(page.get_by_text("Saved. It applies to the next connection.")).to_be_visible()
+    await expect(page.get_by_text("Saved. It applies from your next session.")).to_be_visible()
     await page.reload()
     await expect(page.get_by_role("switch", name=SWITCH)).to_be_checked()
 

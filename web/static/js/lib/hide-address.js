@@ -1,5 +1,5 @@
 // "Hide my address from the other person": relay only, saved as a preference by the
-// daemon; it applies to the next connection (a running one keeps its path).
+// daemon; it applies from the next session (a running one keeps how it connects).
 import { api } from "./api.js";
 import { t } from "./i18n.js";
 
