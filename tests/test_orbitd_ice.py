@@ -119,6 +119,28 @@ async def test_hide_my_address_on_both_sides_runs_relayed_through_coturn(
         await asyncio.gather(alice.close(), bob.close())
 
 
+async def test_hiding_my_address_with_the_rendezvous_s_turn_server_runs_relayed(
+    tmp_path: Path, coturn: Coturn
+) -> None:
+    process, url = await start_rendezvous(
+        tmp_path, "--turn-urls", coturn.turn_url, "--turn-shared-secret", coturn.secret
+    )
+    alice, bob = await asyncio.gather(
+        start_daemon(tmp_path, "alice", url), start_daemon(tmp_path, "bob", url)
+    )
+    try:  # the user's switch, nothing in the daemon's settings
+        status, _ = await bob.call("POST", "/api/preferences", {"hide_address": True})
+        assert status == 200
+        ready = await connect(alice, bob)
+        assert [(s["path"], s["relay_only"]) for s in ready] == [
+            ("relayed", False),
+            ("relayed", True),
+        ]
+    finally:
+        await asyncio.gather(alice.close(), bob.close())
+        await process.stop()
+
+
 class Quiet:
     """What a session hears of its Peer (nothing this test needs)."""
 
