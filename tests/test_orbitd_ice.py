@@ -16,6 +16,7 @@ import pytest
 from orbitd.ice import use_loopback_only
 from orbitd.ice_plan import IcePlans
 from orbitd.peer import Peer
+from orbitd.preferences import PreferenceError, PreferencesStore
 from orbitd.settings import Config
 from rendezvous.turn import mint
 from tests.coturn import Coturn, coturn
@@ -178,3 +179,19 @@ async def test_with_relay_only_the_peer_learns_only_the_turn_servers_address(
     finally:
         await asyncio.gather(*(side.peer.close() for side in sides))
         undo_loopback()
+
+
+def test_the_hide_address_preference_overrides_the_setting_and_null_gives_it_back(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "preferences.json").write_text('{"hide_address": "yes"}')
+    store = PreferencesStore(tmp_path)
+    assert store.current.hide_address is None  # a stored value that is not a bool: ignored
+    assert [store.current.relay_only(setting) for setting in (False, True)] == [False, True]
+    store.update({"hide_address": False})
+    assert store.current.relay_only(True) is False
+    assert PreferencesStore(tmp_path).current.hide_address is False  # kept across a restart
+    store.update({"hide_address": None})
+    assert store.current.relay_only(True) is True
+    with pytest.raises(PreferenceError):
+        store.update({"hide_address": 1})
