@@ -94,6 +94,10 @@ class Call:
         self.negotiator = neg.Negotiator(seat, can_rollback=False, has_remote_description=True)
         self.link: BrowserLink | None = None  # the browser's media link
         self._peer_receivers: dict[str, RTCRtpReceiver] = {}
+        # Peer → browser, per kind: the link sender's track (it outlives a replaced peer
+        # connection, whose receivers end) and the peer receiver it forwards now.
+        self._to_browser: dict[str, SenderTrack] = {}
+        self._incoming: dict[str, RTCRtpReceiver] = {}
         self._headless: dict[str, MediaStreamTrack] = {}
         self._outgoing: dict[str, SenderTrack] = {}  # the peer-facing senders' tracks
         self._steps: asyncio.Queue[Step] = asyncio.Queue()
@@ -296,6 +300,17 @@ class Call:
         if self.control.state is calls.CallState.CONNECTING:
             self._feed(self.control.media_flowing(self._now()))
 
+    def reconnected(self) -> None:
+        """The session's peer connection was replaced (`orbitd.reconnect`); the sealed
+        reoffer carried the media sections and `Peer` the outgoing tracks, so the call
+        goes on over the new connection. Its renegotiation starts afresh there, and the
+        keyframe links move to the new senders (the browser's incoming tracks move as the
+        new connection's tracks arrive, in `peer_track`)."""
+        self.negotiator = neg.Negotiator(self.seat, can_rollback=False, has_remote_description=True)
+        for kind in KINDS:
+            self._connect_outgoing(kind)
+        self._publish()
+
     # -- the browser's media link ---------------------------------------------------------
     async def browser_offer(self, sdp: object) -> dict[str, str]:
         if not isinstance(sdp, str) or "m=" not in sdp:
@@ -354,9 +369,17 @@ class Call:
         if receiver is None or self.link is None:
             return
         sender = self.link.sender(kind)
-        if sender is not None and sender.track is None:
-            sender.replaceTrack(forwarded_track(receiver))
-            link_keyframe_requests(sender, receiver)
+        if sender is None:
+            return
+        track = self._to_browser.get(kind)
+        if track is None or sender.track is not track:  # a new link
+            track = self._to_browser[kind] = SenderTrack(kind)
+            sender.replaceTrack(track)
+        elif self._incoming.get(kind) is receiver:
+            return
+        track.switch(forwarded_track(receiver))  # a new link, or a new peer connection
+        link_keyframe_requests(sender, receiver)
+        self._incoming[kind] = receiver
 
     async def close_link(self) -> None:
         link, self.link = self.link, None
@@ -364,6 +387,10 @@ class Call:
             for kind in KINDS:
                 self._connect_outgoing(kind)  # the browser's media is gone: headless or nothing
             await link.close()
+        for track in self._to_browser.values():
+            track.stop()
+        self._to_browser.clear()
+        self._incoming.clear()
 
     async def close(self) -> None:
         self._feed(self.control.ended(self._now()))

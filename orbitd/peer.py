@@ -135,6 +135,10 @@ class Peer:
         old = self._pc
         self.generation += 1
         log.info("peer connection replaced", extra={"fields": {"generation": self.generation}})
+        for transceiver in old.getTransceivers():
+            # aiortc stops a sender's track when the sender stops; ours outlive it.
+            if transceiver.sender.track is not None:
+                transceiver.sender.replaceTrack(None)
         await old.close()
         self._connect()
         self._set_state(PeerState.NEW)

@@ -412,6 +412,8 @@ class ChatSession:
                 self._send_raw(frame)
             queued = [f.message_id for f in self.durable.unacked() if isinstance(f, wire.Message)]
             self._chat(self.conversation.went_out(queued))
+        if self.call is not None:
+            self.call.reconnected()
         self._publish()
 
     def _reconnect_failed(self, code: str, reason: str) -> None:
