@@ -239,8 +239,9 @@ class SeqAck(Frame):
 @dataclass(frozen=True)
 class Ping(LinkFrame):
     """Keepalive, about every second while the chat is connected (feature `reconnect`):
-    the other side answers `pong` with the same `n`. Any frame heard counts as life; after
-    about 4.5 s of silence the link is dead and the host builds a new connection."""
+    the other side answers `pong` with the same `n`. Only a `pong` counts as life (it
+    proves both directions); after about 4.5 s without one the link is dead: the host
+    builds a new connection (`reoffer`), the guest waits for it."""
 
     TYPE: ClassVar[str] = "ping"
     n: int
