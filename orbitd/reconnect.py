@@ -162,17 +162,22 @@ class Reconnector:
             await asyncio.sleep(delay)
 
     async def _try(self) -> bool:
-        """One attempt: a new connection, its sealed offer, the answer, the channel open."""
+        """One attempt: a new connection, its sealed offer, the answer, the channel open,
+        all within `ATTEMPT_SECONDS` (gathering towards an unreachable STUN or TURN server
+        counts too). An attempt that breaks (a bad answer) is only a failed attempt."""
         self._open = asyncio.Event()
         self._answer = self._loop.create_future()
-        generation = await self.peer.replace()
-        sdp = await self.peer.create_offer()
-        await self._send_relay(self.resignal.reoffer(generation, sdp))
         try:
             async with asyncio.timeout(ATTEMPT_SECONDS):
+                generation = await self.peer.replace()
+                sdp = await self.peer.create_offer()
+                await self._send_relay(self.resignal.reoffer(generation, sdp))
                 await self.peer.accept_answer(await self._answer)
                 await self._open.wait()
         except TimeoutError:
+            return False
+        except Exception:
+            log.warning("reconnect attempt broke", exc_info=True)
             return False
         if not self.resignal.verify(self.peer.presented_fingerprint()):
             self._refused()
@@ -197,8 +202,12 @@ class Reconnector:
             while self._pending is not None and not self._closed:
                 offer, self._pending = self._pending, None
                 self._open = asyncio.Event()
-                await self.peer.replace()
-                sdp = await self.peer.accept_offer(offer.sdp)
+                try:
+                    await self.peer.replace()
+                    sdp = await self.peer.accept_offer(offer.sdp)
+                except Exception:  # a bad offer: wait for the host's next attempt
+                    log.warning("reoffer could not be answered", exc_info=True)
+                    continue
                 if self._pending is None:  # no newer reoffer came meanwhile
                     await self._send_relay(self.resignal.reanswer(sdp))
         finally:
