@@ -5,6 +5,7 @@ tests build and tear down (root; `flock /tmp/netns.lock`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,17 @@ async def connect(alice: NsDaemon, bob: NsDaemon, within: float = CONNECT_WAIT) 
     assert a["sas"] and a["sas"] == b["sas"]
 
 
+def with_text(text: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: bool(event["message"]["text"] == text)
+
+
 async def chat_both_ways(alice: NsDaemon, bob: NsDaemon, tag: str) -> None:
     for sender, receiver in ((alice, bob), (bob, alice)):
         text = f"{tag} from {'alice' if sender is alice else 'bob'}"
         status, sent = await sender.call("POST", "/api/messages", {"text": text})
         assert status == 201, sent
-        got = await receiver.event("message")
-        assert got["message"]["text"] == text and got["message"]["author"] == "peer"
+        got = await receiver.until("message", with_text(text), 15)
+        assert got["message"]["author"] == "peer"
         await sender.event(
             "message-status", message_id=sent["message"]["message_id"], status="delivered"
         )
@@ -59,6 +64,14 @@ async def path_of(daemon: NsDaemon) -> str | None:
     assert status == 200, state
     path: str | None = state["session"].get("path")
     return path
+
+
+async def path_shown(daemon: NsDaemon, expected: str, within: float = 5.0) -> None:
+    """The session shows `expected` as its path now, or in an update soon (the daemon
+    looks at the connection once a second)."""
+    if await path_of(daemon) == expected:
+        return
+    await daemon.until("session", lambda e: e["session"].get("path") == expected, within)
 
 
 async def two_daemons(
@@ -107,5 +120,136 @@ async def test_relay_only_where_direct_would_work_is_relayed(nat_net: NatNet) ->
         await connect(alice, bob)
         await chat_both_ways(alice, bob, "hidden address")
         assert await path_of(alice) == await path_of(bob) == "relayed"
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+# --- outages of one home's uplink (feature reconnect, and resume for the messages) ----------
+
+
+async def peer_texts(daemon: NsDaemon) -> list[str]:
+    status, state = await daemon.call("GET", "/api/state")
+    assert status == 200, state
+    return [m["text"] for m in state["session"]["messages"] if m["author"] == "peer"]
+
+
+async def arrived(daemon: NsDaemon, texts: list[str], within: float) -> None:
+    """Until every one of `texts` was shown to `daemon`'s user (a `message` event each)."""
+    waiting = set(texts) - set(await peer_texts(daemon))
+    async with asyncio.timeout(within):
+        while waiting:
+            event = await daemon.until("message", lambda e: True, within)
+            waiting.discard(event["message"]["text"])
+
+
+async def outage_mid_chat(
+    net: NatNet,
+    alice: NsDaemon,
+    bob: NsDaemon,
+    seconds: float,
+    *,
+    new_public: str | None = None,
+    on_cut: Callable[[], Awaitable[None]] | None = None,
+    before_restore: Callable[[], Awaitable[None]] | None = None,
+    recovery: float = 45.0,
+) -> None:
+    """Home A's uplink cut for `seconds` mid-chat, both users writing every 2 s meanwhile:
+    afterwards both are `ready` with the same code and each has every message of the
+    other exactly once, in the order it was written."""
+    await chat_both_ways(alice, bob, "before")
+    _, state = await alice.call("GET", "/api/state")
+    sas = state["session"]["sas"]
+    sent: dict[str, list[str]] = {"alice": [], "bob": []}
+    loop = asyncio.get_running_loop()
+    net.cut_uplink("a")
+    cut_at, n = loop.time(), 0
+    if on_cut is not None:
+        await on_cut()
+    while loop.time() - cut_at < seconds:
+        for name, daemon in (("alice", alice), ("bob", bob)):
+            text = f"{name} during {n}"
+            status, body = await daemon.call("POST", "/api/messages", {"text": text})
+            assert status == 201, body  # taken (sent into the silence, or queued as sending)
+            sent[name].append(text)
+        n += 1
+        # The outage is a span of wall time and the users type through it: a pace, not a wait.
+        await asyncio.sleep(min(2.0, max(0.0, seconds - (loop.time() - cut_at))))
+    if before_restore is not None:
+        await before_restore()
+    net.restore_uplink("a", new_public)
+    a, b = await asyncio.gather(
+        phase(alice, "ready", recovery + 15), phase(bob, "ready", recovery + 15)
+    )
+    assert a["sas"] == b["sas"] == sas  # nobody is asked to compare again
+    await asyncio.gather(
+        arrived(bob, sent["alice"], recovery), arrived(alice, sent["bob"], recovery)
+    )
+    assert await peer_texts(bob) == ["before from alice", *sent["alice"]]
+    assert await peer_texts(alice) == ["before from bob", *sent["bob"]]
+    await chat_both_ways(alice, bob, "after")
+    for daemon in (alice, bob):
+        log = Path(daemon.ready["log"]).read_text()
+        assert "Task exception was never retrieved" not in log
+        assert "alice during 0" not in log  # the chat's text is in no log
+
+
+@pytest.mark.parametrize("nat_net", [(CONE, SYMMETRIC)], indirect=True)
+async def test_a_10_s_outage_mid_chat_loses_nothing(nat_net: NatNet) -> None:
+    await asyncio.gather(nat_net.start_rendezvous(ice=True), nat_net.start_coturn())
+    alice, bob = await two_daemons(nat_net, [], [])
+    try:
+        await connect(alice, bob)
+        await outage_mid_chat(nat_net, alice, bob, 10)
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+@pytest.mark.parametrize("nat_net", [(SYMMETRIC, SYMMETRIC)], indirect=True)
+async def test_a_60_s_outage_on_the_relayed_path_loses_nothing(nat_net: NatNet) -> None:
+    await asyncio.gather(nat_net.start_rendezvous(ice=True), nat_net.start_coturn())
+    alice, bob = await two_daemons(nat_net, [], [])
+    try:
+        await connect(alice, bob)
+        assert await path_of(alice) == "relayed"
+        await outage_mid_chat(nat_net, alice, bob, 60)
+        await asyncio.gather(path_shown(alice, "relayed"), path_shown(bob, "relayed"))
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+@pytest.mark.parametrize("nat_net", [(CONE, CONE)], indirect=True)
+async def test_a_new_public_address_after_the_outage(nat_net: NatNet) -> None:
+    await asyncio.gather(nat_net.start_rendezvous(ice=True), nat_net.start_coturn())
+    alice, bob = await two_daemons(nat_net, [], [])
+    try:
+        await connect(alice, bob)
+        assert await path_of(alice) == "internet-direct"
+        await outage_mid_chat(nat_net, alice, bob, 10, new_public=nat_net.spare_public("a"))
+        await asyncio.gather(
+            path_shown(alice, "internet-direct"), path_shown(bob, "internet-direct")
+        )
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+@pytest.mark.parametrize("nat_net", [(CONE, SYMMETRIC)], indirect=True)
+async def test_the_rendezvous_killed_during_the_outage_and_started_again(
+    nat_net: NatNet,
+) -> None:
+    database = ("--database", str(nat_net.run_dir / "rendezvous.db"))
+    rendezvous, _ = await asyncio.gather(
+        nat_net.start_rendezvous(*database, ice=True), nat_net.start_coturn()
+    )
+    alice, bob = await two_daemons(nat_net, [], [])
+
+    async def kill() -> None:
+        await rendezvous.kill9()
+
+    async def start_again() -> None:
+        await nat_net.start_rendezvous(*database, ice=True)
+
+    try:
+        await connect(alice, bob)
+        await outage_mid_chat(nat_net, alice, bob, 10, on_cut=kill, before_restore=start_again)
     finally:
         await asyncio.gather(alice.stop(), bob.stop())
