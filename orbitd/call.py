@@ -309,7 +309,13 @@ class Call:
         self.negotiator = neg.Negotiator(self.seat, can_rollback=False, has_remote_description=True)
         for kind in KINDS:
             self._connect_outgoing(kind)
+        self._feed(self.control.link_back(self._now()))
         self._publish()
+
+    def link_lost(self) -> None:
+        """The peer connection is gone; a call in progress waits for the new one at most
+        its connect timeout, then ends with `media_failed` (the UI says so)."""
+        self._feed(self.control.link_lost(self._now()))
 
     # -- the browser's media link ---------------------------------------------------------
     async def browser_offer(self, sdp: object) -> dict[str, str]:

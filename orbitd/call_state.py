@@ -150,6 +150,7 @@ class CallControl:
         self.muted = dict.fromkeys(KINDS, False)
         self.peer_muted = dict.fromkeys(KINDS, False)
         self._deadline: float | None = None
+        self._link_down = False  # the peer connection is being rebuilt (orbitd.reconnect)
 
     # -- helpers ----------------------------------------------------------------------
     def _set_state(self, state: CallState) -> list[Output]:
@@ -186,6 +187,7 @@ class CallControl:
         self.muted = dict.fromkeys(KINDS, False)
         self.peer_muted = dict.fromkeys(KINDS, False)
         self._deadline = None
+        self._link_down = False
         out += self._set_state(CallState.IDLE)
         out.append(Notify({"type": "call-ended", "call_id": call_id, "reason": reason}))
         return out
@@ -296,8 +298,9 @@ class CallControl:
     def handle_call_hangup(self, frame: CallHangup, now: float) -> list[Output]:
         if not self._ours(frame):
             return self._unknown(frame)
-        if frame.reason == "no_answer":
-            reason = "no_answer"
+        reason: str
+        if frame.reason in ("no_answer", "media_failed"):
+            reason = frame.reason
         elif self.state is CallState.INCOMING:
             reason = "peer_cancelled"
         else:
@@ -325,6 +328,23 @@ class CallControl:
         self._deadline = None
         return self._set_state(CallState.ACTIVE)
 
+    def link_lost(self, now: float) -> list[Output]:
+        """The peer connection is gone and being rebuilt: a call in progress waits for the
+        new one at most `connect_timeout`, then ends with `media_failed`."""
+        if self.state not in IN_CALL or self._link_down:
+            return []
+        self._link_down = True
+        return self._arm(now + self.connect_timeout)
+
+    def link_back(self, now: float) -> list[Output]:
+        """A new connection carries the call (its media sections came with the reoffer)."""
+        if not self._link_down:
+            return []
+        self._link_down = False
+        if self.state is CallState.ACTIVE:
+            self._deadline = None
+        return []
+
     def ended(self, now: float) -> list[Output]:
         """The session (and with it the connection) is over: nobody is left to tell."""
         if self.state is CallState.IDLE:
@@ -338,7 +358,7 @@ class CallControl:
             return self._end("no_answer", tell=SendToPeer(CallHangup(self._id(), "no_answer")))
         if self.state is CallState.INCOMING:
             return self._end("no_answer")
-        if self.state is CallState.CONNECTING:
+        if self.state is CallState.CONNECTING or self._link_down:
             return self._end(
                 "media_failed", tell=SendToPeer(CallHangup(self._id(), "media_failed"))
             )

@@ -403,6 +403,8 @@ class ChatSession:
         """The connection is gone (`orbitd.reconnect`): durable frames wait for the next."""
         if self.durable is not None:
             self.durable.disconnected()
+        if self.call is not None:
+            self.call.link_lost()
 
     def _reconnected(self) -> None:
         """A new connection is up and verified (`orbitd.reconnect`): our ack and every

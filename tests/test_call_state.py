@@ -247,7 +247,28 @@ def test_media_that_never_flows_hangs_up() -> None:
         "state idle",
         "notify call-ended media_failed",
     ]
-    assert names(deliver(bob, out, 31))[-1] == "notify call-ended peer_hung_up"
+    assert names(deliver(bob, out, 31))[-1] == "notify call-ended media_failed"  # says why
+
+
+def test_a_call_waits_for_a_rebuilt_connection_then_gives_up_with_media_failed() -> None:
+    alice, bob = control(ALICE_ID), control()
+    connected(alice, bob)
+    alice.media_flowing(2)
+    assert names(alice.link_lost(10)) == ["tick at 40"]
+    assert alice.link_lost(11) == []  # once per outage
+    assert alice.tick(39) == []
+    alice.link_back(20)
+    assert alice.tick(45) == [] and alice.state is CallState.ACTIVE  # it came back in time
+    alice.link_lost(50)
+    out = alice.tick(80)
+    assert names(out) == [
+        "send call-hangup",
+        "StopMedia",
+        "state idle",
+        "notify call-ended media_failed",
+    ]
+    assert names(deliver(bob, out, 81))[-1] == "notify call-ended media_failed"
+    assert alice.link_lost(90) == [] and alice.tick(200) == []  # no call, nothing to do
 
 
 def test_an_invite_while_busy_is_declined_as_busy() -> None:
