@@ -369,7 +369,7 @@ class ChatSession:
             self.durable = DurableStream()
         self.path = self.peer.path()
         self._arm_path_watch()
-        if self.has_feature("reconnect") and self.lan_peer is None:
+        if self.has_feature("reconnect"):
             self.reconnect = Reconnector(
                 self.seat,
                 out.keys,
@@ -383,9 +383,10 @@ class ChatSession:
                 failed=self._reconnect_failed,
             )
             self.reconnect.start()
-        if self.lan_peer is not None:
+        if self.lan_peer is not None and self.reconnect is None:
             # Nothing more travels on a LAN link (a rendezvous socket still brings the
-            # status and the end): renegotiation is on the data channel from here.
+            # status and the end): renegotiation is on the data channel from here. With
+            # `reconnect` it stays open: a new connection is signalled through it.
             self._spawn(self._socket.close())
         self._publish()
 

@@ -11,6 +11,11 @@ other frame from the wire is refused (logged as `protocol_error`, dropped).
 One socket per session, once: the dialer does not redial a socket that was up, the
 listener takes no second one. Frames sent before the socket is up wait in a short
 queue. The handshake is single-use anyway (a second SPAKE2 message is a mismatch).
+When both daemons announce `reconnect` the socket stays open for the session and
+carries the sealed `reoffer`/`reanswer` of a rebuilt connection (`orbitd.reconnect`):
+beyond the handshake's `FRAMES_MAX` frames it takes at most one frame every
+`PACED_SECONDS`. (A socket that drops, such as after a LAN outage longer than its
+heartbeat, is not redialled: a later reconnect of that session cannot be signalled.)
 A link that gets no frame within `FIRST_FRAME_SECONDS` of dialing (or of taking its
 socket) ends its session with `connect_timeout`; a dialer the other daemon refuses
 ends it with `peer_aborted` (the session's own deadline starts only with the keys).
@@ -35,6 +40,7 @@ log = logging.getLogger("orbitd.lan.link")
 
 FRAME_MAX_BYTES = relay.MAX_BYTES  # a sealed SDP is a few kB
 FRAMES_MAX = 32  # the handshake needs four or five each way
+PACED_SECONDS = 0.5  # after those: reconnect attempts, a second or more apart
 OUTBOX_MAX = 16
 FIRST_FRAME_SECONDS = 20.0
 OnFrame = Callable[[Frame], None]
@@ -108,6 +114,7 @@ class LanLink:
         self.closed = False
         self.spent = False  # `end` burned the session id
         self.received = 0
+        self._next_paced = 0.0  # when a frame beyond FRAMES_MAX may come
         self._watchdog: asyncio.TimerHandle | None = None
 
     # -- SignalingChannel ------------------------------------------------------------
@@ -212,6 +219,14 @@ class LanLink:
                 continue
             await self._pump(ws)
 
+    def _paced(self) -> bool:
+        """A frame beyond the handshake's comes at most every `PACED_SECONDS`."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_paced:
+            return False
+        self._next_paced = now + PACED_SECONDS
+        return True
+
     async def _pump(self, ws: web.WebSocketResponse | aiohttp.ClientWebSocketResponse) -> None:
         self._ws, self.attached = ws, True
         try:
@@ -221,7 +236,7 @@ class LanLink:
                 if msg.type is not WSMsgType.TEXT:
                     continue
                 self.received += 1
-                if self.received > FRAMES_MAX:
+                if self.received > FRAMES_MAX and not self._paced():
                     log.warning("LAN session: too many signaling frames; socket closed")
                     break
                 frame = relay_frame(msg.data)
