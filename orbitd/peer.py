@@ -52,6 +52,7 @@ from .settings import Config
 log = logging.getLogger("orbitd.peer")
 CHAT_LABEL = "chat"
 KINDS = ("audio", "video")
+CLOSE_WAIT_SECONDS = 2.0  # at the end, how long replaced connections may still take
 P = ParamSpec("P")
 
 
@@ -98,6 +99,7 @@ class Peer:
         self._media: MediaEvents | None = None
         self._media_kinds: list[str] = []  # transceivers this side added (the host's)
         self._outgoing: dict[str, MediaStreamTrack] = {}  # what each kind sends
+        self._closing: set[asyncio.Future[None]] = set()  # replaced connections closing
         self._connect()
 
     # -- one generation ------------------------------------------------------------
@@ -139,7 +141,12 @@ class Peer:
             # aiortc stops a sender's track when the sender stops; ours outlive it.
             if transceiver.sender.track is not None:
                 transceiver.sender.replaceTrack(None)
-        await old.close()
+        # Closed in the background: with the link down, aioice deleting a TURN allocation
+        # retries for about 15 s; and a close() cancelled half-way (by the attempt's time
+        # limit) leaves aiortc's close future unresolved, so every later close() hangs.
+        closing = asyncio.ensure_future(old.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._old_closed)
         self._connect()
         self._set_state(PeerState.NEW)
         return self.generation
@@ -319,9 +326,16 @@ class Peer:
             return "lan-direct"
         return "internet-direct"
 
+    def _old_closed(self, closing: asyncio.Future[None]) -> None:
+        self._closing.discard(closing)
+        if not closing.cancelled() and closing.exception() is not None:
+            log.debug("a replaced connection failed to close: %r", closing.exception())
+
     async def close(self) -> None:
         self._media = None
         await self._pc.close()
+        if self._closing:  # replaced ones still deleting a TURN allocation: not for long
+            await asyncio.wait(self._closing, timeout=CLOSE_WAIT_SECONDS)
         self._set_state(PeerState.CLOSED)
 
 
