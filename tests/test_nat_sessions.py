@@ -1,6 +1,7 @@
 """Sessions across two NATs and a public segment (tests/nat.py): what each user sees
 through their daemon's API. Real orbitd, rendezvous and coturn, in namespaces the
-tests build and tear down (root; `flock /tmp/netns.lock`)."""
+tests build and tear down (root; `flock /tmp/netns.lock`; the Chromium test also
+`flock /tmp/browser.lock`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.async_api import async_playwright, expect
 
+from tests.browser import ARGS, CHROMIUM
 from tests.nat import CONE, SYMMETRIC, NatNet, hand_ice_flags, nat_net_fixture
 from tests.netns import NsDaemon
+from tests.test_ui_call import playing
+from tests.test_ui_nearby import chromium_in, open_home
 
 __all__ = ["nat_net_fixture"]  # a fixture, used by name
 
@@ -251,5 +256,56 @@ async def test_the_rendezvous_killed_during_the_outage_and_started_again(
     try:
         await connect(alice, bob)
         await outage_mid_chat(nat_net, alice, bob, 10, on_cut=kill, before_restore=start_again)
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+
+
+# --- a call in Chromium, inside a home, through an outage --------------------------------------
+
+
+@pytest.mark.parametrize("nat_net", [(CONE, SYMMETRIC)], indirect=True)
+async def test_chromium_without_loopback_flags_calls_and_the_video_comes_back_after_an_outage(
+    nat_net: NatNet,
+) -> None:
+    """Bob's unflagged Chromium runs in his home's namespace: it reaches his daemon on the
+    home's own interface (no loopback candidate without the flag). Alice's daemon sends
+    a test pattern. The call is active, home A's uplink goes down for 10 s, and the
+    video plays again on Bob's page once the sessions are back."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}")
+    await asyncio.gather(nat_net.start_rendezvous(ice=True), nat_net.start_coturn())
+    media = ["--video-source", "testpattern", "--audio-source", "tone"]
+    alice, bob = await two_daemons(nat_net, media, [])
+    try:
+        await connect(alice, bob)
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(chromium_in(nat_net.homes["b"].host, nat_net.run_dir)),
+                headless=True,
+                args=ARGS,
+            )
+            try:
+                page = await open_home(browser, bob, nat_net.run_dir, "bob")
+                await page.goto(bob.ready["base"] + "/session")
+                await expect(page.locator("#phase")).to_have_text("Connected")
+                await page.get_by_role("button", name="Start a video call").click()
+                await alice.event("call-incoming")
+                status, body = await alice.call("POST", "/api/call/accept")
+                assert status == 200, body
+                await expect(page.locator("#call-panel")).to_have_attribute("data-state", "active")
+                await playing(page)
+
+                nat_net.cut_uplink("a")
+                await phase(bob, "reconnecting")
+                await expect(page.locator("#phase")).not_to_have_text("Connected")
+                await asyncio.sleep(10)  # the outage: a span of time, not an event to wait on
+                nat_net.restore_uplink("a")
+                await asyncio.gather(phase(alice, "ready", 45), phase(bob, "ready", 45))
+                await expect(page.locator("#phase")).to_have_text("Connected")
+                await expect(page.locator("#call-panel")).to_have_attribute("data-state", "active")
+                await playing(page)  # the picture moves again
+                assert getattr(page, "problems") == []  # noqa: B009
+            finally:
+                await browser.close()
     finally:
         await asyncio.gather(alice.stop(), bob.stop())
