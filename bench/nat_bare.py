@@ -15,8 +15,9 @@ t0 is just before createOffer, gathered when setLocalDescription has returned (a
 gathers every candidate first: the STUN query, the TURN allocation), open when the
 `chat` data channel opened. Times are `time.perf_counter_ns()` (CLOCK_MONOTONIC: one
 clock for every namespace of the machine). It runs until its stdin closes.
-`--stun-rto` sets aioice's first STUN retransmission timeout (0.5 s by default), an
-experiment on where connect time goes.
+`--stun-rto` sets aioice's first STUN retransmission timeout (0.5 s by default), and
+`--triggered-retransmit` resends an in-progress check when the other side's check
+arrives on its pair (RFC 8445 7.3.1.4): experiments on where connect time goes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from orbitd.adapters.aiortc_internals import nominated_pair, set_stun_retransmission_timeout
+from orbitd.adapters.aiortc_internals import (
+    nominated_pair,
+    retransmit_checks_on_incoming,
+    set_stun_retransmission_timeout,
+)
 
 LABEL = "chat"
 
@@ -72,6 +77,8 @@ def configuration(args: argparse.Namespace) -> RTCConfiguration:
 async def run(args: argparse.Namespace) -> None:
     if args.stun_rto is not None:
         set_stun_retransmission_timeout(args.stun_rto)
+    if args.triggered_retransmit:
+        retransmit_checks_on_incoming()
     reader = asyncio.StreamReader(limit=1 << 20)
     loop = asyncio.get_running_loop()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -115,6 +122,7 @@ def main() -> None:
     parser.add_argument("--credential", default="")
     parser.add_argument("--relay-only", action="store_true")
     parser.add_argument("--stun-rto", type=float, default=None)
+    parser.add_argument("--triggered-retransmit", action="store_true")
     asyncio.run(run(parser.parse_args()))
 
 

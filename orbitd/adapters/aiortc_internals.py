@@ -24,7 +24,12 @@ The private names, and why the daemon needs each:
   bit rate for benchmarks (`fix_vp8_bitrate`);
 - `aioice.stun.RETRY_RTO`, read by `stun.Transaction.__init__`: the first STUN
   retransmission timeout (0.5 s), an experiment of the nat benchmark
-  (`set_stun_retransmission_timeout`).
+  (`set_stun_retransmission_timeout`);
+- `Connection.check_incoming`, `Connection._check_list`, `StunProtocol.transactions`
+  and a `stun.Transaction`'s `__addr` and `__request`: a check that arrives on a pair
+  whose own check is in progress retransmits that check at once (RFC 8445 section
+  7.3.1.4; aioice waits for the retransmission timer), another experiment of the nat
+  benchmark (`retransmit_checks_on_incoming`).
 
 `check()` verifies each of them against the installed library (see `REQUIRED`).
 Heavy module: it imports aiortc; import it only when a session or call starts.
@@ -330,10 +335,44 @@ def _probe_vpx() -> str | None:
     return f"aiortc.codecs.vpx has no int {', '.join(missing)}" if missing else None
 
 
+def retransmit_checks_on_incoming() -> None:
+    """When a check arrives on a pair whose own check is in progress, resend that check
+    now (its transaction unchanged) instead of waiting for the retransmission timer,
+    process-wide (benchmarks: the first check toward a NAT is usually dropped)."""
+    original = Connection.check_incoming
+    if getattr(original, "retransmits_checks", False):
+        return  # once per process
+    in_progress = aioice.ice.CandidatePair.State.IN_PROGRESS
+
+    def check_incoming(
+        self: Connection, message: Any, addr: tuple[str, int], protocol: Any
+    ) -> None:
+        original(self, message, addr, protocol)
+        for pair in self._check_list:
+            if pair.protocol is protocol and pair.remote_addr == addr and pair.state == in_progress:
+                transactions: list[Any] = list(protocol.transactions.values())
+                for transaction in transactions:
+                    if getattr(transaction, "_Transaction__addr", None) == addr:
+                        protocol.send_stun(transaction._Transaction__request, addr)
+
+    check_incoming.retransmits_checks = True  # type: ignore[attr-defined]
+    Connection.check_incoming = check_incoming  # type: ignore[method-assign]
+
+
 def _probe_stun_rto() -> str | None:
     if not isinstance(vars(aioice.stun).get("RETRY_RTO"), float):
         return "aioice.stun has no float RETRY_RTO"
     return _looks_up(aioice.stun.Transaction.__init__, "RETRY_RTO")
+
+
+def _probe_check_incoming() -> str | None:
+    return _first(
+        _parameters(Connection.check_incoming, "message", "addr", "protocol"),
+        _attributes(_ice_connection(), "_check_list"),
+        _looks_up(aioice.stun.Transaction.__init__, "_Transaction__addr"),
+        _looks_up(aioice.stun.Transaction.__init__, "_Transaction__request"),
+        _looks_up(aioice.ice.StunProtocol.request, "transactions"),
+    )
 
 
 REQUIRED: tuple[Requirement, ...] = (
@@ -347,6 +386,7 @@ REQUIRED: tuple[Requirement, ...] = (
     Requirement("aiortc JitterBuffer internals, RtpPacket._data", _probe_jitter_buffer),
     Requirement("aiortc.codecs.vpx bit rates", _probe_vpx),
     Requirement("aioice.stun.RETRY_RTO", _probe_stun_rto),
+    Requirement("aioice check_incoming, transactions", _probe_check_incoming),
 )
 
 
@@ -368,6 +408,7 @@ __all__ = [
     "receiver_decoder_factory",
     "replace_receiver_decoder",
     "replace_receiver_jitter_buffer",
+    "retransmit_checks_on_incoming",
     "send_pli",
     "set_depayloaded",
     "set_stun_retransmission_timeout",
