@@ -30,10 +30,12 @@ from .crypto import Seat, SessionKeys
 from .keepalive import LinkDead, Liveness, SendPing
 from .peer import Peer, PeerState
 from .rendezvous_client import backoff
-from .resignal import Dropped, Reanswered, Reoffered, Resignal
+from .resignal import Dropped, Reanswered, RejoinAsked, Reoffered, Resignal
 
 log = logging.getLogger("orbitd.reconnect")
 ATTEMPT_SECONDS = 10.0
+NUDGE_SECONDS = 1.0  # a reoffer is given up for a rejoin only when this old, at most
+HELD_SECONDS = 0.5  # the guest's wait for held reoffers before it asks again
 
 
 class Reconnector:
@@ -66,6 +68,11 @@ class Reconnector:
         self._pending: Reoffered | None = None  # guest: the newest reoffer not yet answered
         self._answering = False
         self._closed = False
+        # Host: the guest's `rejoin` wakes the attempt loop (`_nudge`).
+        self._nudge = asyncio.Event()
+        self._offered_at: float | None = None  # when the current reoffer went out
+        self._backing_off = False
+        self._asked_at = float("-inf")  # guest: when it last sent `rejoin`
 
     # -- running -----------------------------------------------------------------------
     def start(self) -> None:
@@ -128,6 +135,25 @@ class Reconnector:
                 self._answer.set_result(opened.sdp)
         elif isinstance(opened, Reoffered):
             self._reoffered(opened)
+        elif isinstance(opened, RejoinAsked):
+            self._rejoin_asked(opened.generation)
+
+    def signaling_news(self) -> None:
+        """The signaling socket heard from the rendezvous (it may have just come back):
+        a guest that waits asks again, in case a reoffer was lost with the old socket
+        (after a moment: a reoffer held for it by the rendezvous comes right after)."""
+        if self.seat is Seat.GUEST and self.attempt is not None:
+            self._ask_soon()
+
+    def _ask_soon(self) -> None:
+        """Guest: `rejoin` in a moment, unless a reoffer comes meanwhile (one may be on
+        its way, or waiting in the socket)."""
+        seen = self.resignal.generation
+        self._loop.call_later(HELD_SECONDS, self._ask_unless_offered, seen)
+
+    def _ask_unless_offered(self, seen: int) -> None:
+        if self.attempt is not None and self.resignal.generation == seen:
+            self._ask()
 
     # -- the link is gone ----------------------------------------------------------------
     def lost(self) -> None:
@@ -139,6 +165,36 @@ class Reconnector:
         self._changed()
         if self.seat is Seat.HOST:
             self._spawn(self._lead())
+        else:
+            self._ask_soon()
+
+    def _ask(self) -> None:
+        """Guest: send `rejoin` (at most once a second)."""
+        now = self._loop.time()
+        if self._closed or now - self._asked_at < NUDGE_SECONDS:
+            return
+        self._asked_at = now
+        self._spawn(self._send_rejoin())
+
+    async def _send_rejoin(self) -> None:
+        await self._send_relay(self.resignal.rejoin())
+
+    def _rejoin_asked(self, seen: int) -> None:
+        """Host: the guest waits, and the newest reoffer it saw is `seen`."""
+        if self.seat is not Seat.HOST or self._closed:
+            return
+        if self.attempt is None:
+            log.info("the guest lost the link first")
+            self.lost()
+            return
+        offered = self._offered_at
+        stale = (
+            seen < self.resignal.generation
+            and offered is not None
+            and self._loop.time() - offered >= NUDGE_SECONDS
+        )
+        if self._backing_off or stale:
+            self._nudge.set()
 
     def _back(self) -> None:
         log.info("reconnected", extra={"fields": {"generation": self.resignal.generation}})
@@ -156,10 +212,15 @@ class Reconnector:
             if await self._try():
                 self._back()
                 return
-            delay = backoff(delay)
             log.info("reconnect attempt failed", extra={"fields": {"attempt": self.attempt}})
             self.peer.plans.advance()  # the next ICE plan (the first again after the last)
-            await asyncio.sleep(delay)
+            if self._nudge.is_set():
+                continue  # the guest never saw that reoffer: the next one now
+            delay = backoff(delay)
+            self._backing_off = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudge.wait(), delay)  # or until the guest asks
+            self._backing_off = False
 
     async def _try(self) -> bool:
         """One attempt: a new connection, its sealed offer, the answer, the channel open,
@@ -167,12 +228,18 @@ class Reconnector:
         counts too). An attempt that breaks (a bad answer) is only a failed attempt."""
         self._open = asyncio.Event()
         self._answer = self._loop.create_future()
+        self._nudge.clear()
+        self._offered_at = None
         try:
             async with asyncio.timeout(ATTEMPT_SECONDS):
                 generation = await self.peer.replace()
                 sdp = await self.peer.create_offer()
                 await self._send_relay(self.resignal.reoffer(generation, sdp))
-                await self.peer.accept_answer(await self._answer)
+                self._offered_at = self._loop.time()
+                answer = await self._answer_or_nudge(self._answer)
+                if answer is None:
+                    return False
+                await self.peer.accept_answer(answer)
                 await self._open.wait()
         except TimeoutError:
             return False
@@ -183,6 +250,19 @@ class Reconnector:
             self._refused()
             return False
         return True
+
+    async def _answer_or_nudge(self, answer: asyncio.Future[str]) -> str | None:
+        """The guest's reanswer, or None when it says it never saw this reoffer."""
+        nudged: asyncio.Future[Any] = asyncio.ensure_future(self._nudge.wait())
+        waiting: set[asyncio.Future[Any]] = {answer, nudged}
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nudged.cancel()
+        if answer.done():
+            return answer.result()
+        log.info("the guest never saw this reoffer")
+        return None
 
     # -- guest: answer the newest reoffer --------------------------------------------------
     def _reoffered(self, offer: Reoffered) -> None:

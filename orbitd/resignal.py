@@ -50,13 +50,20 @@ class Reanswered:
 
 
 @dataclass(frozen=True)
+class RejoinAsked:
+    """Host: the guest waits for a reoffer; the newest it saw is `generation`."""
+
+    generation: int
+
+
+@dataclass(frozen=True)
 class Dropped:
     """A box that is not for now: `reason` for the log (nothing else happens)."""
 
     reason: str
 
 
-Opened = Reoffered | Reanswered | Dropped
+Opened = Reoffered | Reanswered | RejoinAsked | Dropped
 
 
 class Resignal:
@@ -67,7 +74,7 @@ class Resignal:
         self.generation = 0  # the connection the handshake verified
         self.remote_sdp: str | None = None  # the sealed SDP of `generation`'s peer
 
-    def _seal(self, body: signal.Reoffer | signal.Reanswer) -> relay.Sealed:
+    def _seal(self, body: signal.Reoffer | signal.Reanswer | signal.Rejoin) -> relay.Sealed:
         return relay.Sealed(seal(self._keys.signal_send, body.encode().encode(), self._aad))
 
     def reoffer(self, generation: int, sdp: str) -> relay.Sealed:
@@ -82,6 +89,12 @@ class Resignal:
         if self.seat is not Seat.GUEST or self.remote_sdp is None:
             raise ValueError("only the guest answers, and only a reoffer it took")
         return self._seal(signal.Reanswer(self.generation, sdp))
+
+    def rejoin(self) -> relay.Sealed:
+        """Guest: ask for a reoffer newer than the newest it saw."""
+        if self.seat is not Seat.GUEST:
+            raise ValueError("only the guest asks")
+        return self._seal(signal.Rejoin(self.generation))
 
     def open(self, frame: relay.Sealed) -> Opened:
         """A sealed frame from the relay during the chat."""
@@ -101,6 +114,10 @@ class Resignal:
                 return Dropped(f"reanswer {body.generation} is not for {self.generation}")
             self.remote_sdp = body.sdp
             return Reanswered(body.generation, body.sdp)
+        if isinstance(body, signal.Rejoin) and self.seat is Seat.HOST:
+            if body.generation > self.generation:
+                return Dropped(f"rejoin {body.generation} is ahead of {self.generation}")
+            return RejoinAsked(body.generation)
         return Dropped(f"`{body.TYPE}` is not expected during the chat")
 
     def verify(self, presented_fingerprint: str) -> bool:

@@ -268,6 +268,8 @@ class ChatSession:
 
     def status_changed(self, status: dict[str, Any]) -> None:
         self._update_status(status)
+        if self.reconnect is not None:
+            self.reconnect.signaling_news()
         self._publish()
 
     def ended_elsewhere(self, reason: str) -> None:

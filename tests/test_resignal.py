@@ -6,7 +6,7 @@ import pytest
 
 from orbitcore.protocol import relay, signal
 from orbitd.crypto import Invite, Pake, Seat, SessionKeys, new_secret, seal
-from orbitd.resignal import Dropped, Reanswered, Reoffered, Resignal
+from orbitd.resignal import Dropped, Reanswered, RejoinAsked, Reoffered, Resignal
 
 TOKEN = "ABCD1234WXYZ"
 HOST_SDP = "v=0\r\na=fingerprint:sha-256 aa:aa:aa\r\n"
@@ -99,3 +99,17 @@ def test_only_the_host_offers_and_only_the_guest_answers() -> None:
     host.reoffer(2, HOST_SDP)
     with pytest.raises(ValueError):
         host.reoffer(2, HOST_SDP)
+
+
+def test_the_guest_asks_to_rejoin_with_the_newest_generation_it_saw() -> None:
+    host, guest = pair()
+    assert host.open(wire(guest.rejoin())) == RejoinAsked(0)
+    guest.open(wire(host.reoffer(1, HOST_SDP)))
+    host.reoffer(2, HOST_SDP)  # lost on the way
+    assert host.open(wire(guest.rejoin())) == RejoinAsked(1)
+    ahead = Resignal(Seat.GUEST, guest._keys, TOKEN)
+    ahead.generation = 9  # a rejoin from the future: not this host's
+    assert isinstance(host.open(wire(ahead.rejoin())), Dropped)
+    assert isinstance(guest.open(wire(guest.rejoin())), Dropped)  # reflected
+    with pytest.raises(ValueError):
+        host.rejoin()

@@ -102,3 +102,16 @@ class Reanswer(SignalFrame):
     TYPE: ClassVar[str] = "reanswer"
     generation: int
     sdp: Annotated[str, Text(SDP_MAX)]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Rejoin(SignalFrame):
+    """The guest lost the connection and waits for a reoffer; `generation` is the newest
+    it has seen (sealed the same way). Sent when it notices, and again when its signaling
+    socket comes back (a `session-status` arrives). A host that still thinks the link
+    alive starts rebuilding; a host whose current reoffer is newer than `generation`
+    (that one was lost on the way) makes the next attempt at once instead of waiting."""
+
+    TYPE: ClassVar[str] = "rejoin"
+    generation: int
