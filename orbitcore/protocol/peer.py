@@ -1,9 +1,11 @@
 """The `peer` channel: JSON text on the reliable, ordered `chat` data channel between
 two daemons, once the handshake is verified.
 
-Three families share it, each with its own base class so the session can route a frame
-by its class: the conversation (`ChatFrame`), call control (`CallFrame`) and the
-renegotiation of the connection (`RtcFrame`); `error` answers a frame that was refused.
+Five families share it, each with its own base class so the session can route a frame
+by its class: the conversation (`ChatFrame`), call control (`CallFrame`), the
+renegotiation of the connection (`RtcFrame`), its liveness (`LinkFrame`) and the durable
+stream that carries the first two across reconnects (`StreamFrame`); `error` answers a
+frame that was refused.
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class RtcFrame(Frame):
 
 class LinkFrame(Frame):
     """Liveness of the connection (`orbitd.keepalive`): not part of the durable stream."""
+
+
+class StreamFrame(Frame):
+    """The durable stream's envelope and acknowledgement (`orbitd.durable`)."""
 
 
 # -- the conversation ----------------------------------------------------------------------
@@ -211,7 +217,7 @@ class RtcRestart(RtcFrame):
 # -- the durable stream (feature `resume`) -----------------------------------------------------
 @CHANNEL.register
 @dataclass(frozen=True)
-class Seq(Frame):
+class Seq(StreamFrame):
     """A conversation or call-control frame (`frame`, a whole frame of this channel) with
     the sender's sequence number `seq` (1, 2, ... per direction, for the whole session)
     and `ack`, the highest sequence number the sender has received in order. Sent again,
@@ -227,7 +233,7 @@ class Seq(Frame):
 
 @CHANNEL.register
 @dataclass(frozen=True)
-class SeqAck(Frame):
+class SeqAck(StreamFrame):
     """The sender has received every `seq` up to `ack` in order (cumulative)."""
 
     TYPE: ClassVar[str] = "seq-ack"
