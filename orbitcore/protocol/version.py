@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 FEATURES: tuple[str, ...] = ("chat", "calls", "reconnect", "resume")
 LEGACY_VERSION = "1.0"
 LEGACY_FEATURES: tuple[str, ...] = ("chat", "calls")
