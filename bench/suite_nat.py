@@ -48,7 +48,14 @@ from .procs import REPO, BenchError, python_module
 from .runner import Suite, say
 from .stats import Summary
 
-PARAMETERS = ("nat_rounds", "nat_messages", "nat_outages", "nat_long", "no_baseline")
+PARAMETERS = (
+    "nat_rounds",
+    "nat_messages",
+    "nat_outages",
+    "nat_long",
+    "nat_topology",
+    "no_baseline",
+)
 WAIT = 30.0
 TARGET_CONNECT_S = 0.3
 TARGET_RECOVERY_S = 2.0
@@ -87,6 +94,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add("--nat-messages", type=int, default=50, help="messages per topology for the latency")
     add("--nat-outages", type=int, default=1, help="10 s uplink cuts per topology")
     add("--nat-long", action="store_true", help=f"{LONG_OUTAGES} outages, every other 60 s")
+    add(
+        "--nat-topology",
+        choices=["both", *(t.name for t in TOPOLOGIES)],
+        default="both",
+        help="measure one topology only",
+    )
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -470,6 +483,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results: dict[str, dict[str, Any]] = {}
         with tempfile.TemporaryDirectory(prefix="chatorbit-bench-nat-") as name:
             for topology in TOPOLOGIES:
+                if args.nat_topology not in ("both", topology.name):
+                    continue
                 results[topology.name] = await measure_topology(topology, args, Path(name))
         print()
         print(table(results))
