@@ -15,8 +15,9 @@ unsolicited new UDP on the WAN at the input hook, before conntrack confirms it (
 early hole-punch packet would otherwise take the port that the outbound mapping
 wants). The NATs and the public host have a default route into a veth whose far end
 goes nowhere (a fake gateway with a static MAC): packets to addresses outside the
-topology vanish silently, as on the Internet; coturn closes a whole allocation when
-a sendto() to a peer's private candidate fails (see /work/shared/recipes).
+topology vanish silently, as on the Internet (without it coturn's sendto() to a peer's
+private candidate fails, and coturn then closes the whole allocation). Each of these
+three details was found by a failing run.
 
 Every veth is created inside two of these namespaces, so nothing is added to the
 root namespace (the fixture checks). Teardown, also after a failure, kills every
