@@ -61,6 +61,7 @@ TARGET_CONNECT_S = 0.3
 TARGET_RECOVERY_S = 2.0
 T = TypeVar("T")
 OUTAGE_S, LONG_OUTAGE_S, LONG_OUTAGES = 10.0, 60.0, 20
+LONG_TIMEOUT_S = 3600.0
 SEND_EVERY_S = 2.0
 DRAIN_S = 45.0  # how long after the link is back the messages may take to arrive
 
@@ -93,7 +94,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add("--nat-rounds", type=int, default=5, help="connections per topology (bare and daemons)")
     add("--nat-messages", type=int, default=50, help="messages per topology for the latency")
     add("--nat-outages", type=int, default=1, help="10 s uplink cuts per topology")
-    add("--nat-long", action="store_true", help=f"{LONG_OUTAGES} outages, every other 60 s")
+    add(
+        "--nat-long",
+        action="store_true",
+        help=f"{LONG_OUTAGES} outages, every other 60 s (timeout {LONG_TIMEOUT_S:g} s)",
+    )
     add(
         "--nat-topology",
         choices=["both", *(t.name for t in TOPOLOGIES)],
@@ -109,6 +114,8 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         parser.error("--nat-messages must be from 1 to 10000")
     if not 0 <= args.nat_outages <= 100:
         parser.error("--nat-outages must be from 0 to 100")
+    if args.nat_long and args.timeout is None:
+        args.timeout = LONG_TIMEOUT_S  # 20 outages, half of them 60 s, per topology
 
 
 async def step(what: str, awaitable: Awaitable[T]) -> T:
