@@ -105,8 +105,9 @@ def test_another_major_fails_on_both_sides_each_by_itself() -> None:
     assert f"protocol {version.PROTOCOL_VERSION})" in guest_failed.reason
     assert "Ask the other person to update" in guest_failed.reason
     assert host.agreement is None and host.incompatible is not None
-    assert (host.incompatible.peer_version, host.incompatible.local_version) == ("2.0", version.PROTOCOL_VERSION)
-    assert guest.incompatible is not None and guest.incompatible.peer_version == version.PROTOCOL_VERSION
+    ours = version.PROTOCOL_VERSION
+    assert (host.incompatible.peer_version, host.incompatible.local_version) == ("2.0", ours)
+    assert guest.incompatible is not None and guest.incompatible.peer_version == ours
 
 
 def test_a_confirm_from_before_versioning_is_protocol_1_0_with_chat_and_calls() -> None:
