@@ -276,14 +276,25 @@ class Handshake:
         body = signal.Offer(sdp) if self.seat is Seat.HOST else signal.Answer(sdp)
         return [self._sealed(body)]
 
-    def connected(self, presented_fingerprint: str) -> list[Output]:
-        """WebRTC is up and the peer presented this DTLS certificate fingerprint."""
-        if self.keys is None or self.remote_sdp is None or self.local_sdp is None:
+    def connected(
+        self,
+        presented_fingerprint: str,
+        *,
+        local_sdp: str | None = None,
+        remote_sdp: str | None = None,
+    ) -> list[Output]:
+        """WebRTC is up and the peer presented this DTLS certificate fingerprint. It is
+        checked against the sealed SDP, and the security code derived from both sides'
+        fingerprints: those of the first offer and answer, or (`local_sdp`, `remote_sdp`)
+        of the later generation that came up instead (`orbitd.first_connect`)."""
+        local_sdp = local_sdp or self.local_sdp
+        remote_sdp = remote_sdp or self.remote_sdp
+        if self.keys is None or remote_sdp is None or local_sdp is None:
             return self._fail(
                 "protocol_error", "Connected before the handshake was done.", tell_peer=False
             )
-        sealed_fp = sdp_fingerprint(self.remote_sdp)
-        local_fp = sdp_fingerprint(self.local_sdp)
+        sealed_fp = sdp_fingerprint(remote_sdp)
+        local_fp = sdp_fingerprint(local_sdp)
         if sealed_fp is None or local_fp is None or presented_fingerprint.upper() != sealed_fp:
             return self._fail(
                 "fingerprint_mismatch",

@@ -46,6 +46,7 @@ class Reconnector:
         token: str,
         peer: Peer,
         *,
+        resignal: Resignal | None = None,
         send_relay: Callable[[relay.Sealed], Awaitable[None]],
         send_peer: Callable[[Frame], None],
         changed: Callable[[], None],
@@ -55,7 +56,7 @@ class Reconnector:
     ) -> None:
         self.seat = seat
         self.peer = peer
-        self.resignal = Resignal(seat, keys, token)
+        self.resignal = resignal or Resignal(seat, keys, token)
         self.liveness = Liveness()
         self.attempt: int | None = None  # None: connected
         self._send_relay, self._send_peer = send_relay, send_peer

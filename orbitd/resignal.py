@@ -63,6 +63,11 @@ class Dropped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Foreign(Dropped):
+    """A box that does not open as a reconnect box (one of the first handshake's, say)."""
+
+
 Opened = Reoffered | Reanswered | RejoinAsked | Dropped
 
 
@@ -101,7 +106,7 @@ class Resignal:
         try:
             body = signal.CHANNEL.parse(open_box(self._keys.signal_recv, frame.box, self._aad))
         except (SealError, ValueError):
-            return Dropped("the box does not open as a reconnect box")
+            return Foreign("the box does not open as a reconnect box")
         except ProtocolError:
             return Dropped("the sealed body is malformed")
         if isinstance(body, signal.Reoffer) and self.seat is Seat.GUEST:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol
 
 from orbitcore.protocol import peer as wire
@@ -20,14 +20,15 @@ from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
 
 from .call import Call
 from .chat import ChatError, ChatOutput, Conversation, Send
+from .connecting import Connecting
 from .crypto import Invite, Seat
 from .durable import DURABLE, DurableStream, StreamFull
+from .first_connect import AnswerReoffer, FirstConnect, FirstOutput, NextPlan
 from .handshake import (
     Failed,
     Handshake,
     MakeAnswer,
     MakeOffer,
-    Output,
     Phase,
     PhaseChanged,
     SendRelay,
@@ -143,6 +144,13 @@ class ChatSession:
             lan=lan_peer is not None,
         )
         self.peer = Peer(config, self._peer_message, self._peer_state, self.ice_plans)
+        # The first connection: the next ICE plan when one does not come up in its time.
+        self.first = FirstConnect(
+            self.handshake,
+            plans=len(self.ice_plans.plans),
+            connect_timeout=config.connect_timeout_seconds,
+        )
+        self.connecting = Connecting(self.first, self.peer, self._connect_due)
         self.path: str | None = None  # how the connection runs, once it does
         self._path_timer: asyncio.TimerHandle | None = None
         self.conversation: Conversation | None = None
@@ -157,7 +165,6 @@ class ChatSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ends_at: float | None = None
         self._end_timer: asyncio.TimerHandle | None = None
-        self._connect_deadline: asyncio.TimerHandle | None = None
         self._ending: asyncio.Future[None] | None = None
         # The rendezvous's ICE servers (`orbitd.ice_servers`); fresh ones are asked for
         # (`ice-refresh`) when a fifth of their credentials' life is left.
@@ -264,7 +271,8 @@ class ChatSession:
         if self.reconnect is not None and isinstance(frame, relay.Sealed):
             self.reconnect.sealed(frame)  # re-signaling during the chat
             return
-        self._spawn(self._run(self.handshake.handle(frame)))
+        now = asyncio.get_running_loop().time()
+        self._spawn(self._run(self.first.sealed(frame, now)))
 
     def status_changed(self, status: dict[str, Any]) -> None:
         self._update_status(status)
@@ -323,7 +331,7 @@ class ChatSession:
         log.info("ICE servers refreshed", extra={"fields": {"ttl_seconds": frame.ttl_seconds}})
         self._arm_ice_refresh()
 
-    async def _run(self, outputs: list[Output]) -> None:
+    async def _run(self, outputs: Sequence[FirstOutput]) -> None:
         for out in outputs:
             if self.ended is not None:
                 return
@@ -331,15 +339,19 @@ class ChatSession:
                 await self._socket.send(out.frame)
             elif isinstance(out, PhaseChanged):
                 if out.phase is Phase.EXCHANGING_KEYS:
-                    self._arm_connect_deadline()
+                    self.connecting.start()
                 if out.phase is not Phase.READY:  # `Verified` follows and publishes with the SAS
                     self._publish()
-            elif isinstance(out, MakeOffer):
-                sdp = await self.peer.create_offer()
-                await self._run(self.handshake.local_description(sdp))
-            elif isinstance(out, MakeAnswer):
-                sdp = await self.peer.accept_offer(out.offer_sdp)
-                await self._run(self.handshake.local_description(sdp))
+            elif isinstance(out, MakeOffer | MakeAnswer):
+                generation = self.peer.generation
+                if isinstance(out, MakeOffer):
+                    sdp = await self.peer.create_offer()
+                else:
+                    sdp = await self.peer.accept_offer(out.offer_sdp)
+                if self.peer.generation == generation:  # not replaced by the next plan's
+                    await self._run(self.handshake.local_description(sdp))
+            elif isinstance(out, NextPlan | AnswerReoffer):
+                await self._run(await self.connecting.next_plan(out))
             elif isinstance(out, UseAnswer):
                 await self.peer.accept_answer(out.answer_sdp)
             elif isinstance(out, Verified):
@@ -347,22 +359,13 @@ class ChatSession:
             elif isinstance(out, Failed):
                 await self._failed(out)
 
-    def _arm_connect_deadline(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._connect_deadline = loop.call_later(
-            self.config.connect_timeout_seconds, self._connect_timed_out
-        )
-
-    def _connect_timed_out(self) -> None:
+    def _connect_due(self, outputs: list[FirstOutput]) -> None:
+        """A deadline of the first connection: the next plan, or `connect_timeout`."""
         if self.conversation is None and self.ended is None:
-            failure = Failed(
-                "connect_timeout", "The direct connection to the other side could not be made."
-            )
-            self._spawn(self._failed(failure))
+            self._spawn(self._run(outputs))
 
     def _verified(self, out: Verified) -> None:
-        if self._connect_deadline is not None:
-            self._connect_deadline.cancel()
+        self.connecting.cancel()
         self.conversation = Conversation(out.keys, self.max_message_length)
         self.call = Call(self.config, self.seat, self.peer, self._send_peer, self._emit)
         self.sas = out.sas
@@ -377,6 +380,7 @@ class ChatSession:
                 out.keys,
                 self.token,
                 self.peer,
+                resignal=self.first.resignal,  # at the generation that came up
                 send_relay=self._socket.send,
                 send_peer=self._send_peer,
                 changed=self._publish,
@@ -445,7 +449,7 @@ class ChatSession:
         if self.reconnect is not None and self.ended is None:
             self.reconnect.peer_state(state)
         elif state is PeerState.OPEN and self.conversation is None and self.ended is None:
-            self._spawn(self._run(self.handshake.connected(self.peer.presented_fingerprint())))
+            self._spawn(self._run(self.first.connected(self.peer.presented_fingerprint())))
         elif (
             state in (PeerState.FAILED, PeerState.CLOSED)
             and self.ended is None
@@ -593,7 +597,8 @@ class ChatSession:
         told_peer = tell_peer and self.conversation is not None
         if told_peer:
             self._send_peer(wire.End())
-        for timer in (self._end_timer, self._connect_deadline, self._path_timer):
+        self.connecting.cancel()
+        for timer in (self._end_timer, self._path_timer):
             if timer is not None:
                 timer.cancel()
         if self._ice_timer is not None:

@@ -129,6 +129,25 @@ async def test_relay_only_where_direct_would_work_is_relayed(nat_net: NatNet) ->
         await asyncio.gather(alice.stop(), bob.stop())
 
 
+@pytest.mark.parametrize("nat_net", [(CONE, SYMMETRIC)], indirect=True)
+async def test_udp_blocked_on_one_side_falls_back_to_turn_over_tcp(nat_net: NatNet) -> None:
+    """Home A's router lets no UDP out: the first plan (STUN + TURN over UDP) gathers
+    nothing there and cannot connect; the host moves to the next plan (TURN over TCP)
+    before the connect timeout (orbitd.first_connect) and the chat runs relayed."""
+    await asyncio.gather(nat_net.start_rendezvous(ice=True), nat_net.start_coturn())
+    nat_net.block_udp("a")
+    quick = ["--connect-timeout-seconds", "5"]  # 10 s a plan at least
+    alice, bob = await two_daemons(nat_net, quick, quick)
+    try:
+        await connect(alice, bob, within=40)
+        await chat_both_ways(alice, bob, "over TCP")
+        assert await path_of(alice) == await path_of(bob) == "relayed"
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
+    log = Path(alice.ready["log"]).read_text()
+    assert "next ICE plan" in log and "turn-tcp" in log
+
+
 # --- outages of one home's uplink (feature reconnect, and resume for the messages) ----------
 
 

@@ -80,8 +80,10 @@ class Answer(SignalFrame):
 @CHANNEL.register
 @dataclass(frozen=True)
 class Reoffer(SignalFrame):
-    """The host's offer for a new peer connection after the link died (feature
-    `reconnect`), with its DTLS fingerprint. Sealed under the same keys as the first
+    """The host's offer for a new peer connection (feature `reconnect`), with its DTLS
+    fingerprint: after the link died, or before the chat is ready when the first
+    connection did not come up with the current ICE plan (a connection with the next
+    plan, `orbitd/first_connect.py`). Sealed under the same keys as the first
     handshake but with its own associated data (`chatorbit/signal/<token>/reconnect`), so a
     box of the first handshake never opens as one of these nor the other way round; the
     AEAD authenticates `generation` with the SDP. `generation` counts the host's

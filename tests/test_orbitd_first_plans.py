@@ -1,0 +1,70 @@
+"""The first connection moves to the next ICE plan (issue #10), two real daemons on
+127.0.0.1: their first plan (TURN over UDP, on a loopback port nobody listens on) cannot
+work, the next (a real coturn, TURN over TCP) can; with "hide my address" nothing else
+could carry them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rendezvous.turn import mint
+from tests.coturn import Coturn, coturn, free_port
+from tests.processes import Process, start_daemon, start_rendezvous
+from tests.test_orbitd_ice import connect
+
+__all__ = ["coturn"]  # the fixture
+
+
+@pytest.fixture
+async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
+    process: Process
+    process, url = await start_rendezvous(tmp_path)
+    yield url
+    await process.stop()
+
+
+def dead_udp_then_tcp(server: Coturn) -> list[str]:
+    """TURN over UDP on a closed loopback port first, then the coturn over TCP."""
+    minted = mint(server.secret, 600, datetime.now(UTC), turn_urls=[server.turn_url])
+    assert minted is not None
+    handed = minted.ice_servers[0]
+    assert handed.username and handed.credential
+    closed = f"turn:127.0.0.1:{free_port()}"
+    return [
+        "--ice-relay-only",
+        "--connect-timeout-seconds",
+        "16",  # two plans: 8 s each
+        "--ice-servers",
+        f"{closed},{server.turn_tcp_url}",
+        "--ice-username",
+        handed.username,
+        "--ice-credential",
+        handed.credential,
+    ]
+
+
+async def test_a_first_plan_that_cannot_work_gives_way_to_turn_over_tcp(
+    tmp_path: Path, rendezvous: str, coturn: Coturn
+) -> None:
+    flags = dead_udp_then_tcp(coturn)
+    alice, bob = await asyncio.gather(
+        start_daemon(tmp_path, "alice", rendezvous, *flags),
+        start_daemon(tmp_path, "bob", rendezvous, *flags),
+    )
+    try:
+        ready = await connect(alice, bob)
+        assert [s["path"] for s in ready] == ["relayed", "relayed"]
+        assert ready[0]["sas"] == ready[1]["sas"] is not None
+        status, _ = await alice.call("POST", "/api/messages", {"text": "over TCP"})
+        assert status == 201
+        assert (await bob.event("message"))["message"]["text"] == "over TCP"
+    finally:
+        await asyncio.gather(alice.close(), bob.close())
+    for daemon in (alice, bob):
+        log = daemon.process.log_path.read_text()
+        assert "next ICE plan" in log and "turn-tcp:127.0.0.1" in log
