@@ -16,6 +16,9 @@ that binds the new connection to the PAKE keys, so the security code the users
 compared (derived from the keys and the first connection's fingerprints) stays valid
 and is not shown anew.
 
+The same boxes carry the first connection's next ICE plan before the chat is ready
+(`orbitd.first_connect`); its `Resignal` goes on into the reconnects.
+
 A state machine with no I/O: the caller sends the `relay.Sealed` frames it returns.
 """
 

@@ -62,7 +62,7 @@ class Config:
         "Hide my address from the other person: connect only through a TURN server (the peer learns only its address); the UI's switch overrides it. Needs a TURN server; LAN sessions never use one.",
     )
     connect_timeout_seconds: float = _s(
-        20.0, "How long a peer connection may take before it is given up."
+        20.0, "How long the first connection may take before the session ends (`connect_timeout`); with several ICE plans (and `reconnect` on both sides) each plan gets its share, at least 10 s, then the next is tried."
     )
     video_source: str = _s(
         "",

@@ -38,7 +38,7 @@ def dead_udp_then_tcp(server: Coturn) -> list[str]:
     return [
         "--ice-relay-only",
         "--connect-timeout-seconds",
-        "16",  # two plans: 8 s each
+        "16",  # two plans: 10 s each (the least a plan gets)
         "--ice-servers",
         f"{closed},{server.turn_tcp_url}",
         "--ice-username",
