@@ -20,7 +20,9 @@ system-deps:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	@echo "Installing the project into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]' \
+		> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	@touch $@
 
 run: setup
