@@ -34,7 +34,7 @@ from orbitcore.protocol.frames import ProtocolError
 from orbitd.app import create_app
 from orbitd.identity import Identity, load_or_create_identity, load_or_create_ui_secret
 from orbitd.lan.discovery import PRIVATE_NETWORKS, LanInterface, LanPresence, choose_interfaces
-from orbitd.lan.hello import HELLO_PATH, check_hello, hello_message
+from orbitd.lan.hello import HELLO_PATH, HELLOS_PER_MINUTE, check_hello, hello_message
 from orbitd.lan.peers import PEERS_FILE, VerifiedPeers
 from orbitd.security import LoginGate
 from orbitd.settings import SettingsError, load_config
@@ -182,6 +182,30 @@ async def test_hello_endpoint_proves_the_key(
         response = await client.get(HELLO_PATH, params={"nonce": bad})
         assert response.status == 400
         assert (await response.json())["error"] == "bad_nonce"
+
+
+async def test_a_hello_flood_gets_429(
+    tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """One address asking for more hellos a minute than a polling daemon needs gets a
+    429 JSON refusal with Retry-After (no signing); the limit is per source address."""
+    presence = LanPresence(
+        new_identity(),
+        "alice",
+        [LanInterface("127.0.0.1", PRIVATE_NETWORKS[0])],
+        0,
+        VerifiedPeers(tmp_path),
+    )
+    client = await aiohttp_client(presence.lan_app)
+    nonce = {"nonce": "abcdefghijklmnop0123"}
+    statuses = [
+        (await client.get(HELLO_PATH, params=nonce)).status for _ in range(HELLOS_PER_MINUTE)
+    ]
+    assert statuses == [200] * HELLOS_PER_MINUTE
+    response = await client.get(HELLO_PATH, params=nonce)
+    assert response.status == 429
+    assert (await response.json())["error"] == "rate_limited"
+    assert 1 <= int(response.headers["Retry-After"]) <= 60
 
 
 async def test_lan_port_taken_falls_back_to_a_free_one(tmp_path: Path) -> None:

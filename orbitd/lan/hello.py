@@ -1,17 +1,23 @@
 """The LAN hello: a signed answer that proves a daemon holds the key it announced,
 at the address it was reached on (liveness, impostors and relays in one check).
-The answer is `orbitcore.protocol.lan.Hello`."""
+The answer is `orbitcore.protocol.lan.Hello`.
+
+Each source address may ask `HELLOS_PER_MINUTE` times a minute (a nearby daemon asks
+every 2 s, every 1 s while it retries, so about 30 to 60); more get 429 `rate_limited`
+with Retry-After, before any signing is done."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from orbitcore.protocol import lan
+from orbitcore.ratelimit import RateLimiter
 
 from ..identity import Identity, signature_valid
 
@@ -19,6 +25,8 @@ PROTOCOL_VERSION = "1"
 HELLO_PATH = "/lan/hello"
 HELLO_CONTEXT = "chatorbit-lan-hello/1"
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+HELLOS_PER_MINUTE = 120  # per source address
+HELLO_ADDRESSES_MAX = 1024  # source addresses the limit remembers
 
 
 def hello_message(nonce: str, name: str, fingerprint: str, address: str) -> bytes:
@@ -32,6 +40,9 @@ def hello_message(nonce: str, name: str, fingerprint: str, address: str) -> byte
 class HelloState:
     identity: Identity
     name: str
+    limit: RateLimiter = field(
+        default_factory=lambda: RateLimiter(60.0, keys_max=HELLO_ADDRESSES_MAX), compare=False
+    )
 
 
 HELLO_STATE = web.AppKey("lan_hello", HelloState)
@@ -39,6 +50,14 @@ HELLO_STATE = web.AppKey("lan_hello", HelloState)
 
 async def serve_hello(request: web.Request) -> web.Response:
     state = request.app[HELLO_STATE]
+    now = time.monotonic()
+    verdict = state.limit.hit(request.remote or "", HELLOS_PER_MINUTE, now)
+    if not verdict.allowed:
+        return web.json_response(
+            {"error": "rate_limited", "reason": "Too many hellos from your address."},
+            status=429,
+            headers={"Retry-After": str(verdict.retry_after(now))},
+        )
     nonce = request.query.get("nonce", "")
     if not NONCE.fullmatch(nonce):
         return web.json_response(
