@@ -3,12 +3,14 @@
 Its wire frames are `orbitcore.protocol.peer`'s `ChatFrame`s (`message`, `ack`,
 `reject`, `delete`, `end`), read and checked by the session before they come here,
 one `handle_<type>` each. `encrypted` is AES-256-GCM under the sender's chat key (the
-message id is the associated data); `signature` is SHA-256 of the plaintext, checked
-on receipt.
+message id is the associated data); `signature`, checked on receipt, is an HMAC of
+the message id and text under the sender's MAC key when both daemons announced
+`keyed-signature`, else the seed's SHA-256 of the plaintext.
 """
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -17,7 +19,7 @@ from typing import Any
 from orbitcore.errors import Refusal
 from orbitcore.protocol.peer import Ack, ChatFrame, Delete, End, Message, Reject
 
-from .crypto import SealError, SessionKeys, open_box, seal, signature
+from .crypto import SealError, SessionKeys, keyed_signature, open_box, seal, signature
 
 
 class Status(StrEnum):
@@ -70,10 +72,16 @@ def _aad(message_id: str) -> bytes:
 
 
 class Conversation:
-    def __init__(self, keys: SessionKeys, max_message_length: int) -> None:
+    def __init__(
+        self, keys: SessionKeys, max_message_length: int, *, keyed_signature: bool = False
+    ) -> None:
         self._keys: SessionKeys | None = keys
         self.max_message_length = max_message_length
+        self.keyed_signature = keyed_signature
         self.messages: dict[str, ChatMessage] = {}
+
+    def _signature(self, key: bytes, message_id: str, text: str) -> str:
+        return keyed_signature(key, message_id, text) if self.keyed_signature else signature(text)
 
     def _check_length(self, text: str) -> None:
         if len(text) > self.max_message_length:
@@ -99,7 +107,7 @@ class Conversation:
         frame = Message(
             message_id,
             seal(self._keys.chat_send, text.encode(), _aad(message_id)),
-            signature(text),
+            self._signature(self._keys.mac_send, message_id, text),
             int(now),
         )
         self.messages[message_id] = message
@@ -137,7 +145,8 @@ class Conversation:
             text = open_box(self._keys.chat_recv, frame.encrypted, _aad(message_id)).decode()
         except (SealError, UnicodeDecodeError):
             return [Send(Reject(message_id, "undecryptable"))]
-        if frame.signature != signature(text):
+        expected = self._signature(self._keys.mac_recv, message_id, text)
+        if not hmac.compare_digest(frame.signature, expected):
             return [Send(Reject(message_id, "bad_signature"))]
         try:
             self._check_length(text)

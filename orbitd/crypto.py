@@ -3,8 +3,8 @@
 The invite is the rendezvous token T and a secret S that never leaves the two
 users' hands. SPAKE2 on S (identities bound to T and the seat) gives both
 daemons the same key only if both used the same S; HKDF turns it into one
-AES-256-GCM key per purpose and direction, so nothing sealed one way can be
-replayed the other way.
+AES-256-GCM key (or HMAC key) per purpose and direction, so nothing sealed one way
+can be replayed the other way.
 
 `cryptography` and `spake2` are imported by the functions that use them: an
 idle daemon reads invites and seats but loads neither until a session starts.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -49,6 +50,9 @@ class SealError(ValueError):
 class Invite:
     token: str
     secret: str
+    keys: tuple[str, str] | None = None
+    """LAN: the host's and the guest's identity fingerprints, bound into the PAKE's
+    identities, so a session completes only between the two keys each side expects."""
 
     def __str__(self) -> str:
         return f"{self.token}-{self.secret}"
@@ -96,6 +100,9 @@ class SessionKeys:
     chat_send: bytes
     chat_recv: bytes
     sas_seed: bytes
+    mac_send: bytes
+    """The key of our messages' keyed `signature` (feature `keyed-signature`)."""
+    mac_recv: bytes
 
 
 def _hkdf(key: bytes, salt: bytes, label: str) -> bytes:
@@ -109,8 +116,9 @@ def _hkdf(key: bytes, salt: bytes, label: str) -> bytes:
 
 def key_schedule(shared: bytes, token: str, seat: Seat) -> SessionKeys:
     salt = token.encode()
-    h2g = {p: _hkdf(shared, salt, f"{p}/host->guest") for p in ("signal", "chat")}
-    g2h = {p: _hkdf(shared, salt, f"{p}/guest->host") for p in ("signal", "chat")}
+    purposes = ("signal", "chat", "mac")
+    h2g = {p: _hkdf(shared, salt, f"{p}/host->guest") for p in purposes}
+    g2h = {p: _hkdf(shared, salt, f"{p}/guest->host") for p in purposes}
     send, recv = (h2g, g2h) if seat is Seat.HOST else (g2h, h2g)
     return SessionKeys(
         signal_send=send["signal"],
@@ -118,17 +126,22 @@ def key_schedule(shared: bytes, token: str, seat: Seat) -> SessionKeys:
         chat_send=send["chat"],
         chat_recv=recv["chat"],
         sas_seed=_hkdf(shared, salt, "sas"),
+        mac_send=send["mac"],
+        mac_recv=recv["mac"],
     )
 
 
 class Pake:
-    """One SPAKE2 run for one seat; the password is the invite's secret."""
+    """One SPAKE2 run for one seat; the password is the invite's secret. With the
+    invite's `keys` (LAN), each seat's identity also names that seat's key: two sides
+    that expect different keys (an impostor's, or a key swapped on the way) derive
+    different keys and fail as a wrong code does."""
 
     def __init__(self, seat: Seat, invite: Invite) -> None:
-        ids = {
-            "idA": f"chatorbit/host/{invite.token}".encode(),
-            "idB": f"chatorbit/guest/{invite.token}".encode(),
-        }
+        host_id, guest_id = f"chatorbit/host/{invite.token}", f"chatorbit/guest/{invite.token}"
+        if invite.keys is not None:
+            host_id, guest_id = f"{host_id}/{invite.keys[0]}", f"{guest_id}/{invite.keys[1]}"
+        ids = {"idA": host_id.encode(), "idB": guest_id.encode()}
         password = invite.secret.encode()
         self.seat = seat
         self.token = invite.token
@@ -171,8 +184,18 @@ def open_box(key: bytes, box: object, aad: bytes) -> bytes:
 
 
 def signature(plaintext: str) -> str:
-    """The seed's message `signature`: SHA-256 of the plaintext, hex."""
+    """The seed's message `signature`: SHA-256 of the plaintext, hex. It reveals a short,
+    guessable text to whoever sees the frame: sent only to a peer without
+    `keyed-signature`."""
     return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def keyed_signature(key: bytes, message_id: str, plaintext: str) -> str:
+    """The message `signature` with feature `keyed-signature`: HMAC-SHA256 under the
+    sender's MAC key (HKDF of the PAKE, one per direction) of the message id, a zero
+    byte and the text, hex (the same 64 digits as the seed's form)."""
+    material = message_id.encode() + b"\0" + plaintext.encode()
+    return hmac.new(key, material, hashlib.sha256).hexdigest()
 
 
 def short_auth_string(keys: SessionKeys, host_fingerprint: str, guest_fingerprint: str) -> str:

@@ -366,7 +366,9 @@ class ChatSession:
 
     def _verified(self, out: Verified) -> None:
         self.connecting.cancel()
-        self.conversation = Conversation(out.keys, self.max_message_length)
+        self.conversation = Conversation(
+            out.keys, self.max_message_length, keyed_signature=self.has_feature("keyed-signature")
+        )
         self.call = Call(self.config, self.seat, self.peer, self._send_peer, self._emit)
         self.sas = out.sas
         log.info("chat ready", extra={"fields": {"role": self.seat.value}})

@@ -10,7 +10,7 @@ import pytest
 from orbitcore.protocol.frames import ProtocolError, dispatch
 from orbitcore.protocol.peer import CHANNEL, Message, Reject
 from orbitd.chat import ChatError, ChatOutput, Conversation, Notify, Send
-from orbitd.crypto import Seat, key_schedule, signature
+from orbitd.crypto import Seat, key_schedule, keyed_signature, signature
 
 SHARED = b"k" * 32
 
@@ -200,3 +200,43 @@ def test_a_queued_message_is_sending_then_sent_and_unacknowledged_ones_end_not_d
         }
     ]
     assert host.undelivered([queued.message_id]) == []  # once
+
+
+def keyed_pair() -> tuple[Conversation, Conversation]:
+    host_keys = key_schedule(SHARED, "ABCD1234WXYZ", Seat.HOST)
+    guest_keys = key_schedule(SHARED, "ABCD1234WXYZ", Seat.GUEST)
+    return (
+        Conversation(host_keys, 200, keyed_signature=True),
+        Conversation(guest_keys, 200, keyed_signature=True),
+    )
+
+
+def test_a_keyed_signature_reveals_nothing_of_the_text_and_is_checked() -> None:
+    host, guest = keyed_pair()
+    message, send = host.compose("yes", now=1.0)
+    frame = envelope(send)
+    assert frame.signature != signature("yes")  # a guessable text is not confirmed by it
+    host_keys = key_schedule(SHARED, "ABCD1234WXYZ", Seat.HOST)
+    assert host_keys.mac_send != host_keys.mac_recv  # one key per direction
+    assert frame.signature == keyed_signature(host_keys.mac_send, message.message_id, "yes")
+    assert events(receive(guest, frame.encode()))[0]["type"] == "message"
+
+    # The seed's unkeyed form, or the right MAC of another message id, is refused.
+    _, other = host.compose("yes", now=2.0)
+    for forged in (
+        dataclasses.replace(envelope(other), signature=signature("yes")),
+        dataclasses.replace(envelope(other), signature=frame.signature),
+    ):
+        assert receive(guest, forged.encode()) == [Send(Reject(forged.message_id, "bad_signature"))]
+
+
+def test_a_peer_without_keyed_signature_gets_and_sends_the_seed_form() -> None:
+    host, _ = keyed_pair()
+    _, guest = pair()
+    _, send = guest.compose("hi", now=1.0)
+    assert envelope(send).signature == signature("hi")
+    assert receive(host, send.frame.encode()) == [  # the session never mixes the two forms
+        Send(Reject(envelope(send).message_id, "bad_signature"))
+    ]
+    legacy_host, _ = pair()
+    assert events(receive(legacy_host, send.frame.encode()))[0]["type"] == "message"

@@ -54,9 +54,11 @@ class StreamFrame(Frame):
 @dataclass(frozen=True)
 class Message(ChatFrame):
     """A chat message. `encrypted` is the text sealed with AES-256-GCM under the sender's
-    chat key (the message id is the associated data), base64; `signature` is the SHA-256
-    of the text, hex, checked on receipt; `timestamp` is the sender's clock, Unix seconds.
-    Answered with `ack` or `reject`."""
+    chat key (the message id is the associated data), base64; `signature`, hex, checked on
+    receipt, is with feature `keyed-signature` the HMAC-SHA256 of the message id, a zero
+    byte and the text under the sender's MAC key (HKDF of the PAKE's key, one per
+    direction), else (the seed's form) the SHA-256 of the text; `timestamp` is the
+    sender's clock, Unix seconds. Answered with `ack` or `reject`."""
 
     TYPE: ClassVar[str] = "message"
     message_id: MESSAGE_ID

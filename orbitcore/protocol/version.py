@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = "1.2"
-FEATURES: tuple[str, ...] = ("chat", "calls", "reconnect", "resume")
+PROTOCOL_VERSION = "1.3"
+FEATURES: tuple[str, ...] = ("chat", "calls", "reconnect", "resume", "keyed-signature")
 LEGACY_VERSION = "1.0"
 LEGACY_FEATURES: tuple[str, ...] = ("chat", "calls")
 VERSION_RE = r"[0-9]{1,4}\.[0-9]{1,4}"
