@@ -27,6 +27,8 @@ from orbitcore.errors import Refusal
 from orbitcore.protocol import relay
 from orbitcore.protocol.frames import Frame
 from orbitcore.ratelimit import RateLimiter
+from orbitd.crypto import Invite, Seat
+from orbitd.handshake import Failed, Handshake, MakeOffer, Output, SendRelay
 from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan import invitee as invitee_module
 from orbitd.lan import link as link_module
@@ -42,6 +44,7 @@ from orbitd.lan.invites import (
     parse_invite,
 )
 from orbitd.lan.link import LanLink, lan_status, relay_frame
+from orbitd.lan.peers import VerifiedPeers
 from orbitd.manager import SessionManager
 from tests.lan_daemons import invite, pair, phase
 from tests.netns import NetnsLan, NsDaemon, netns_lan_fixture
@@ -307,8 +310,9 @@ async def test_the_link_carries_relay_frames_once_and_gives_up_on_silence(
 
 
 class FakePresence:
-    def __init__(self, peers: list[dict[str, Any]]) -> None:
+    def __init__(self, peers: list[dict[str, Any]], store: VerifiedPeers | None = None) -> None:
         self._peers = peers
+        self.store = store
 
     def peers(self) -> list[dict[str, Any]]:
         return self._peers
@@ -356,6 +360,85 @@ async def test_unanswered_and_silent_requests_go_away() -> None:
     nonce = invitee.nonce("10.0.0.2")
     with pytest.raises(Refusal, match="used before"):
         invitee.receive(signed(alice, to=me.fingerprint, nonce=nonce, session_id=first), "10.0.0.2")
+
+
+def _exchange(host: Handshake, guest: Handshake) -> tuple[list[Output], list[Output]]:
+    """Both PAKE messages, then both sealed confirms, as they would cross the link."""
+
+    def deliver(to: Handshake, outputs: list[Output]) -> list[Output]:
+        got: list[Output] = []
+        for out in outputs:
+            if isinstance(out, SendRelay):
+                got += to.handle(relay.CHANNEL.parse(out.frame.encode()))
+        return got
+
+    h1, g1 = deliver(host, guest.start()), deliver(guest, host.start())
+    return h1 + deliver(host, g1), g1 + deliver(guest, h1)
+
+
+def test_the_lan_pake_binds_both_identity_keys() -> None:
+    """Same code, same pair of keys: the handshake goes on. Same code, but one side
+    expects another key for its peer (an impostor's, or a key swapped on the way):
+    both fail as with a wrong code, and an unbound run does not match a bound one."""
+    alice, bob, eve = (new_identity().fingerprint for _ in range(3))
+    code, session_id = new_code(), new_session_id()
+
+    def pair(host_keys: tuple[str, str] | None, guest_keys: tuple[str, str] | None) -> Any:
+        host = Handshake(Seat.HOST, Invite(session_id, code, host_keys))
+        guest = Handshake(Seat.GUEST, Invite(session_id, code, guest_keys))
+        return _exchange(host, guest)
+
+    host_out, guest_out = pair((alice, bob), (alice, bob))
+    assert any(isinstance(o, MakeOffer) for o in host_out)
+    assert not any(isinstance(o, Failed) for o in host_out + guest_out)
+    for host_keys, guest_keys in (
+        ((alice, eve), (alice, bob)),  # alice's daemon reached eve's key, not bob's
+        ((eve, bob), (alice, bob)),  # bob expects alice's key; eve holds another
+        ((alice, bob), None),
+    ):
+        host_out, guest_out = pair(host_keys, guest_keys)
+        failed = [o for o in host_out + guest_out if isinstance(o, Failed)]
+        assert [f.code for f in failed] == ["invite_mismatch", "invite_mismatch"]
+
+
+def test_an_invite_under_a_verified_name_with_another_key_is_refused(tmp_path: Path) -> None:
+    me, alice, impostor = new_identity(), new_identity(), new_identity()
+    store = VerifiedPeers(tmp_path)
+    store.remember("Alice", alice.fingerprint)
+    entry = {
+        "name": "alice",
+        "fingerprint": impostor.fingerprint,
+        "address": "10.0.0.3",
+        "verified_before": False,
+        "flagged": True,
+        "reason": "known_name_other_key",
+    }
+    events: list[dict[str, Any]] = []
+    invitee = Invitee(
+        me,
+        lambda: FakePresence([entry], store),  # type: ignore[arg-type,return-value]
+        lambda: FakeManager(),  # type: ignore[arg-type,return-value]
+        events.append,
+    )
+    nonce = invitee.nonce("10.0.0.3")
+    with pytest.raises(Refusal) as refused:
+        invitee.receive(signed(impostor, to=me.fingerprint, nonce=nonce), "10.0.0.3")
+    assert (refused.value.status, refused.value.code) == (403, "known_name_other_key")
+    assert invitee.requests == {}
+    assert events == [
+        {"type": "lan-impostor", "name": "alice", "fingerprint": impostor.fingerprint}
+    ]
+    # the same key under another name, the name signed differently: refused the same way
+    entry |= {"name": "mallory", "flagged": False, "reason": None}
+    nonce = invitee.nonce("10.0.0.3")
+    with pytest.raises(Refusal, match="another key"):
+        invitee.receive(signed(impostor, to=me.fingerprint, nonce=nonce, name="ALICE"), "10.0.0.3")
+    # and one the user did not verify under any name is still welcome
+    nonce = invitee.nonce("10.0.0.3")
+    received = invitee.receive(
+        signed(impostor, to=me.fingerprint, nonce=nonce, name="mallory"), "10.0.0.3"
+    )
+    assert received.name == "mallory"
 
 
 # --- in network namespaces ---------------------------------------------------------------
@@ -603,5 +686,43 @@ async def test_forged_and_unknown_senders_are_refused_and_rate_limited(
 
         # alice herself, from her address, is still welcome
         await invite(alice, bob, bob_fp)
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop(), mallory.stop())
+
+
+async def test_an_impostor_under_a_verified_name_cannot_start_a_session(
+    netns_lan: NetnsLan, tmp_path: Path
+) -> None:
+    """bob verified alice; mallory, on another host, calls itself alice with its own key.
+    Bob's daemon flags it, refuses its invite (mallory's UI is told why, bob's UI hears
+    of the attempt) and will not invite it; the real alice still gets through."""
+    alice, bob, alice_fp, bob_fp = await pair(netns_lan, tmp_path)
+    h3 = netns_lan.hosts[2]
+    mallory = await NsDaemon.start(
+        h3, tmp_path / "mallory", "--profile", "mallory", "--", "--display-name", "alice"
+    )
+    try:
+        status, body = await bob.call("POST", "/api/nearby/verify", {"fingerprint": alice_fp})
+        assert status == 201, body
+        status, state = await mallory.call("GET", "/api/state")
+        mallory_fp = state["fingerprint"]
+        assert mallory_fp != alice_fp
+        await bob.nearby_until(
+            lambda peers: any(
+                p["fingerprint"] == mallory_fp and p["reason"] == "known_name_other_key"
+                for p in peers
+            )
+        )
+        await mallory.nearby_until(lambda peers: any(p["fingerprint"] == bob_fp for p in peers))
+        status, body = await mallory.call("POST", "/api/nearby/invite", {"fingerprint": bob_fp})
+        assert (status, body["error"]) == (409, "peer_knows_name_with_other_key"), body
+        warned = await bob.event("lan-impostor")
+        assert (warned["name"], warned["fingerprint"]) == ("alice", mallory_fp)
+        status, body = await bob.call("GET", "/api/nearby/requests")
+        assert body["incoming"] == []
+        status, body = await bob.call("POST", "/api/nearby/invite", {"fingerprint": mallory_fp})
+        assert (status, body["error"]) == (409, "name_verified_with_other_key"), body
+        request = await invite(alice, bob, bob_fp)
+        assert request["verified_before"] is True and request["fingerprint"] == alice_fp
     finally:
         await asyncio.gather(alice.stop(), bob.stop(), mallory.stop())

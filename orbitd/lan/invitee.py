@@ -160,6 +160,7 @@ class Invitee:
         if refusal is not None:
             raise refusal
         entry = self._nearby(invite.fingerprint, address)
+        self._not_an_impostor(str(entry["name"]), invite)
         if invite.session_id in self.requests or invite.session_id in self._spent:
             raise Refusal(409, "duplicate_session_id", "This session id was used before.")
         if any(
@@ -209,6 +210,28 @@ class Invitee:
         raise Refusal(
             403, "not_nearby", "The request did not come from the address this key announced."
         )
+
+    def _not_an_impostor(self, name: str, invite: SignedInvite) -> None:
+        """403 if the user verified this name (announced or signed) with another key:
+        "verified before" is a check, not a hint (the PAKE binds the key as well)."""
+        presence = self._presence()
+        store = presence.store if presence is not None else None
+        if store is None:
+            return
+        for claimed in {name, invite.name}:
+            if store.status(claimed, invite.fingerprint) == "mismatch":
+                log.warning(
+                    "LAN: an invite under a verified name with another key, refused",
+                    extra={"fields": {"name": claimed, "fingerprint": invite.fingerprint}},
+                )
+                self._emit(
+                    {"type": "lan-impostor", "name": claimed, "fingerprint": invite.fingerprint}
+                )
+                raise Refusal(
+                    403,
+                    "known_name_other_key",
+                    "This device verified someone of that name before, with another key.",
+                )
 
     def _request(self, request_id: str, address: str | None = None) -> Incoming:
         request = self.requests.get(request_id)
@@ -260,13 +283,18 @@ class Invitee:
 
     async def accept(self, request_id: str) -> dict[str, Any]:
         request = self._open_request(request_id)
+        self._not_an_impostor(request.name, request.invite)  # verified since it came?
         invite, code = request.invite, new_code()
         link = LanLink(invite.session_id, on_end=self._link_ended)
         ttl, length = invite.ttl_minutes, invite.max_message_length
         status = lan_status(invite.session_id, ttl, length, ttl * 60)
         peer = {"name": request.name, "fingerprint": invite.fingerprint}
         session = await self._manager().open_lan(
-            Invite(invite.session_id, code), Seat.GUEST, status, link, peer
+            Invite(invite.session_id, code, (invite.fingerprint, self.identity.fingerprint)),
+            Seat.GUEST,
+            status,
+            link,
+            peer,
         )
         request.code, request.link, request.accepted_at = code, link, time.monotonic()
         self._set_state(request, State.ACCEPTED)

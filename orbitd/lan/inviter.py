@@ -52,6 +52,12 @@ PEER_REFUSALS = {
     "request_pending": (409, "invite_pending", "Your earlier invite to them is still waiting."),
     "rate_limited": (429, "rate_limited", "Too many invites: wait a minute and try again."),
     "too_many_requests": (429, "rate_limited", "Too many invites wait there: try again later."),
+    "known_name_other_key": (
+        409,
+        "peer_knows_name_with_other_key",
+        "Their device verified someone of your name before, with another key: they must "
+        "check your fingerprint and verify you again first.",
+    ),
     "not_nearby": (
         409,
         "not_nearby_there",
@@ -174,6 +180,13 @@ class Inviter:
             peer = presence.find(fingerprint)
             if peer is None:
                 raise Refusal(404, "not_nearby", "No nearby device has proved that key.")
+            if peer["reason"] == "known_name_other_key":
+                raise Refusal(
+                    409,
+                    "name_verified_with_other_key",
+                    f"You verified {peer['name']!r} before with another key: this may be "
+                    "someone else. Check the fingerprint with the person, then verify again.",
+                )
             out = Outgoing(new_session_id(), peer, ttl, length, time.monotonic())
             await self._ask(out)
             self.outgoing = out
@@ -253,7 +266,11 @@ class Inviter:
         status = lan_status(out.id, out.ttl_minutes, out.max_message_length, max(0, remaining))
         peer = {"name": str(out.peer["name"]), "fingerprint": str(out.peer["fingerprint"])}
         session = await self._manager().open_lan(
-            Invite(out.id, code.strip()), Seat.HOST, status, link, peer
+            Invite(out.id, code.strip(), (self.identity.fingerprint, peer["fingerprint"])),
+            Seat.HOST,
+            status,
+            link,
+            peer,
         )
         return {"role": "host", "session": session.snapshot()}
 

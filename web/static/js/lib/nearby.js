@@ -186,6 +186,9 @@ export class Nearby {
         announce(t("home.nearby.requests.item", { name: event.request.name }));
         if (!this.flow && !document.querySelector("dialog[open]")) this.openRequest(event.request);
         break;
+      case "lan-impostor":
+        announce(t("home.nearby.impostor", { name: event.name }));
+        break;
       case "lan-request-withdrawn":
         this.incoming.delete(event.request_id);
         this.renderRequests();
