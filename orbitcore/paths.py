@@ -3,7 +3,8 @@
 `$XDG_DATA_HOME`, `$XDG_CONFIG_HOME` and `$XDG_STATE_HOME` when set to an absolute
 path (the spec says a relative one is ignored), else `~/.local/share`, `~/.config`
 and `~/.local/state`. The daemon keeps its files under `chatorbit/<profile>` of
-these, the rendezvous under `chatorbit-rendezvous`.
+these, the rendezvous under `chatorbit-rendezvous`; the daemon's control socket is in
+`$XDG_RUNTIME_DIR/chatorbit/<profile>` when there is a runtime directory.
 """
 
 from __future__ import annotations
@@ -42,3 +43,12 @@ def daemon_dir(kind: Kind, profile: str, environ: Mapping[str, str] | None = Non
 def rendezvous_dir(kind: Kind, environ: Mapping[str, str] | None = None) -> Path:
     """The rendezvous' directory of `kind`: `<xdg home>/chatorbit-rendezvous`."""
     return xdg_home(kind, environ) / RENDEZVOUS_APP
+
+
+def runtime_dir(profile: str, environ: Mapping[str, str] | None = None) -> Path | None:
+    """`$XDG_RUNTIME_DIR/chatorbit/<profile>` (the daemon's control socket), or None when
+    `$XDG_RUNTIME_DIR` is unset or relative (the spec's user-only, per-login directory)."""
+    value = (os.environ if environ is None else environ).get("XDG_RUNTIME_DIR", "")
+    if value and os.path.isabs(value):
+        return Path(value) / APP / profile
+    return None

@@ -28,8 +28,8 @@ def create_app(config: Config, identity: Identity, login_gate: LoginGate) -> web
         client_max_size=REQUEST_BODY_MAX,
         middlewares=[
             make_error_middleware("Something went wrong in the daemon."),
-            make_host_middleware(config.host),
-            make_origin_middleware(config.host),
+            make_host_middleware(config.host, config.profile),
+            make_origin_middleware(config.host, config.profile),
             make_login_middleware(login_gate),
         ],
     )

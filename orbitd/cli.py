@@ -11,17 +11,22 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
+import webbrowser
+from collections.abc import Mapping
 
 from aiohttp import web
 
 from orbitcore.jsonlog import setup_logging
+from orbitcore.protocol.control import LoginLink
 from orbitcore.settings_table import add_flags, flag_values
 
 from .app import create_app
-from .identity import Identity, IdentityError, load_or_create_identity, load_or_create_ui_secret
-from .security import LoginGate
+from .control import ControlError, ControlServer, request_login_link, socket_path
+from .identity import Identity, IdentityError, load_or_create_identity
+from .security import LoginGate, ui_host_name
 from .settings import Config, SettingsError, load_settings, settings_markdown
 
 log = logging.getLogger("orbitd")
@@ -37,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "settings"],
-        help="serve (default), settings (print the settings table)",
+        choices=["serve", "open", "login-link", "settings"],
+        help="serve (default); open (log a browser in to the running daemon); login-link "
+        "(print a fresh one-time login link of the running daemon); settings (print the "
+        "settings table)",
     )
     parser.add_argument(
         "--config",
@@ -52,6 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def ui_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def stdout_is_journal(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether stdout goes to the systemd journal (`$JOURNAL_STREAM` names its device
+    and inode): a login link printed there would be kept in the journal."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    device, _, inode = value.partition(":")
+    try:
+        info = os.fstat(sys.stdout.fileno())
+        return (info.st_dev, info.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError):
+        return False
+
+
+def ready_line(config: Config, base: str, gate: LoginGate) -> str:
+    """The one line a user (or a script) reads: the login link, never logged; under
+    systemd (stdout is the journal) no link, only how to get one."""
+    if stdout_is_journal():
+        return f"orbitd {config.profile} ready: {base} (run `orbitd open` to log in)"
+    return f"orbitd {config.profile} ready: {base}{gate.login_path()}"
 
 
 async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
@@ -72,6 +99,12 @@ async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
         print(f"orbitd: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
     port = int(runner.addresses[0][1])  # the real port, also when port 0 was asked for
+    base, named = ui_url(config.host, port), f"http://{ui_host_name(config.profile)}:{port}"
+    control = ControlServer(
+        socket_path(config),
+        lambda: LoginLink(named + (path := gate.new_link()), base + path),
+    )
+    await control.start()
     log.info(
         "listening",
         extra={
@@ -82,15 +115,12 @@ async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
             }
         },
     )
-    # The one line a user (or a script) reads: the login link. Never logged.
-    print(
-        f"orbitd {config.profile} ready: {ui_url(config.host, port)}{gate.login_path()}",
-        flush=True,
-    )
+    print(ready_line(config, base, gate), flush=True)
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
+        await control.close()
         await runner.cleanup()
     return 0
 
@@ -106,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"orbitd: {exc}", file=sys.stderr)
         return 2
+    if args.command in ("open", "login-link"):
+        return open_ui(config, browser=args.command == "open")
     setup_logging(config.log_level)
     if config.log_level.lower() != "debug":  # aioice narrates every candidate pair at info
         for noisy in ("aioice", "aiortc"):
@@ -113,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = config.data_path()
     try:
         identity = load_or_create_identity(data_dir)
-        gate = LoginGate(load_or_create_ui_secret(data_dir), profile=config.profile)
+        gate = LoginGate(profile=config.profile)
     except IdentityError as exc:
         print(f"orbitd: {exc}", file=sys.stderr)
         return 1
@@ -125,3 +157,25 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         code = asyncio.run(serve(config, identity, gate))
     return code
+
+
+def open_ui(config: Config, *, browser: bool) -> int:
+    """`orbitd open` / `orbitd login-link`: a fresh one-time link from the running daemon,
+    opened in the browser (`open`, where there is one) or printed."""
+    try:
+        link = asyncio.run(request_login_link(socket_path(config), config.profile))
+    except ControlError as exc:
+        print(f"orbitd: {exc}", file=sys.stderr)
+        return 1
+    if browser:
+        try:
+            opened = webbrowser.get().open(link.url)
+        except webbrowser.Error:
+            opened = False
+        if opened:
+            print(f"orbitd: opened the login page of profile {config.profile} in your browser")
+            return 0
+        print("orbitd: no browser found here; open this link once, within 5 minutes:")
+    print(link.url)
+    print(f"(or, where {ui_host_name(config.profile)} does not resolve: {link.fallback_url})")
+    return 0

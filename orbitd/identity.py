@@ -1,7 +1,8 @@
-"""The daemon's long-lived secrets on disk: its Ed25519 identity key and the UI secret.
+"""The daemon's long-lived secret on disk: its Ed25519 identity key.
 
-Both live in the profile's data directory (mode 0700) as files of mode 0600,
-made on first start and read on every later one. A file is written whole under
+It lives in the profile's data directory (mode 0700) as a file of mode 0600,
+made on first start and read on every later one. (The UI's login cookie is not
+on disk: orbitd/security.py keeps each login's value in memory.) A file is written whole under
 a temporary name and then hard-linked into place, so it never exists half
 written or with a wider mode, and two daemons starting at once keep one key.
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 import stat
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 IDENTITY_FILE = "identity.key"
-UI_SECRET_FILE = "ui-secret"  # noqa: S105 (a file name, not a secret)
-UI_SECRET_BYTES = 32
 
 
 class IdentityError(RuntimeError):
@@ -154,16 +152,3 @@ def load_or_create_identity(data_dir: Path) -> Identity:
     if not isinstance(key, Ed25519PrivateKey):
         raise IdentityError(f"{data_dir / IDENTITY_FILE} is not an Ed25519 key")
     return Identity.from_private_key(key)
-
-
-def load_or_create_ui_secret(data_dir: Path) -> bytes:
-    """The UI cookie secret in `data_dir/ui-secret` (32 random bytes), made on first use.
-
-    It outlives daemon restarts so a browser stays logged in; delete the file to log
-    every browser out.
-    """
-    secret = _load_or_create(data_dir, UI_SECRET_FILE, secrets.token_bytes(UI_SECRET_BYTES))
-    if len(secret) != UI_SECRET_BYTES:
-        path = data_dir / UI_SECRET_FILE
-        raise IdentityError(f"{path} is not {UI_SECRET_BYTES} bytes; delete it to make a new one")
-    return secret

@@ -3,8 +3,10 @@
 Any web page the user visits may try to reach the daemon, so every request goes
 through, in order: the JSON error shield, the Host allow-list (DNS rebinding),
 the Origin check (every state-changing request and WebSocket upgrade) and the
-login gate (a one-time link printed at start, then an HttpOnly SameSite=Strict
-cookie holding the persistent UI secret). Every response carries frame-blocking,
+login gate (a one-time link, printed at start or handed to `orbitd open`, then an
+HttpOnly SameSite=Strict session cookie: random per login, in memory, expiring).
+The UI's own name `<profile>.orbitd.localhost` keeps that cookie from every other
+server on 127.0.0.1. Every response carries frame-blocking,
 nosniff and CSP headers; no Access-Control-* header is ever sent.
 
 The Host and Origin checks need the port the daemon is bound to, which is only
@@ -18,6 +20,7 @@ import hmac
 import html
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -29,7 +32,12 @@ log = logging.getLogger("orbitd.security")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 COOKIE_PREFIX = "orbit_ui_"
+LINK_TTL = 300.0  # seconds a link from `orbitd open` stays valid
+MAX_LINKS = 16
+SESSION_IDLE = 12 * 3600.0  # a login cookie expires this long after its last use
+MAX_SESSIONS = 32
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+UI_DOMAIN = "orbitd.localhost"
 OPEN_PATHS = frozenset({"/login", "/healthz"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSP = (
@@ -54,37 +62,81 @@ def _same(given: str, expected: str) -> bool:
 
 
 class LoginGate:
-    """The per-daemon login: a one-time link secret, then a cookie with the UI secret."""
+    """The per-daemon login: one-time link secrets, then a session cookie.
 
-    def __init__(self, ui_secret: bytes, *, profile: str, login_secret: str | None = None) -> None:
-        self._cookie_value = ui_secret.hex()
+    The start link's secret (`login_secret`) and every link `orbitd open` asks for
+    (`new_link`, valid `LINK_TTL`) work once. Each login gets its own random cookie
+    value, kept only in this process: it is not the UI secret on disk, it dies with the
+    daemon, and it expires `SESSION_IDLE` after its last use (at most `MAX_SESSIONS`
+    live at once, the least recently used goes first). `clock` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str,
+        login_secret: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.profile = profile
         self.cookie_name = cookie_name(profile)
         self.login_secret = login_secret or secrets.token_urlsafe(32)
+        self._clock = clock
         self._used = False
+        self._links: dict[str, float] = {}  # secret -> expiry
+        self._sessions: dict[str, float] = {}  # cookie value -> expiry (oldest use first)
 
     @property
     def used(self) -> bool:
+        """Whether the start link was spent."""
         return self._used
 
-    def login_path(self) -> str:
+    def login_path(self, secret: str | None = None) -> str:
         """`/login?secret=...`: print it once, never log it."""
-        return f"/login?secret={self.login_secret}"
+        return f"/login?secret={secret or self.login_secret}"
+
+    def new_link(self) -> str:
+        """A fresh one-time login path (for `orbitd open`), valid `LINK_TTL`."""
+        now = self._clock()
+        self._links = {k: v for k, v in self._links.items() if v > now}
+        while len(self._links) >= MAX_LINKS:
+            del self._links[next(iter(self._links))]
+        secret = secrets.token_urlsafe(32)
+        self._links[secret] = now + LINK_TTL
+        return self.login_path(secret)
 
     def redeem(self, candidate: str) -> bool:
-        """True once, for the right secret; the secret is spent by that."""
-        if self._used or not _same(candidate, self.login_secret):
-            return False
-        self._used = True
-        return True
+        """True once, for a right secret; the secret is spent by that."""
+        if not self._used and _same(candidate, self.login_secret):
+            self._used = True
+            return True
+        now = self._clock()
+        for secret, expiry in list(self._links.items()):
+            if _same(candidate, secret):
+                del self._links[secret]
+                return expiry > now
+        return False
 
     def logged_in(self, request: web.Request) -> bool:
         value = request.cookies.get(self.cookie_name)
-        return value is not None and _same(value, self._cookie_value)
+        if value is None:
+            return False
+        now = self._clock()
+        expiry = self._sessions.pop(value, None)
+        if expiry is None or expiry <= now:
+            return False
+        self._sessions[value] = now + SESSION_IDLE  # used: to the end of the order
+        return True
 
-    def set_cookie(self, response: web.StreamResponse) -> None:
-        response.set_cookie(
-            self.cookie_name, self._cookie_value, path="/", httponly=True, samesite="Strict"
-        )
+    def start_session(self, response: web.StreamResponse) -> None:
+        """A new login: a new random cookie value, host-only, HttpOnly, SameSite=Strict."""
+        now = self._clock()
+        self._sessions = {k: v for k, v in self._sessions.items() if v > now}
+        while len(self._sessions) >= MAX_SESSIONS:
+            del self._sessions[next(iter(self._sessions))]
+        value = secrets.token_urlsafe(32)
+        self._sessions[value] = now + SESSION_IDLE
+        response.set_cookie(self.cookie_name, value, path="/", httponly=True, samesite="Strict")
 
 
 def local_port(request: web.Request) -> int | None:
@@ -96,22 +148,31 @@ def local_port(request: web.Request) -> int | None:
     return None
 
 
-def _loopback_names(bound_host: str) -> set[str]:
-    return {*LOOPBACK_NAMES, f"[{bound_host}]" if ":" in bound_host else bound_host}
+def ui_host_name(profile: str) -> str:
+    """The UI's own host name, `<profile>.orbitd.localhost`: browsers resolve any name
+    under `.localhost` to loopback, and a host-only cookie set for it is never sent to
+    another server on 127.0.0.1 (as one set for 127.0.0.1 is, whatever its port)."""
+    return f"{profile.lower()}.{UI_DOMAIN}"
 
 
-def allowed_hosts(port: int | None, bound_host: str) -> frozenset[str]:
-    """Host header values accepted: a loopback name, bare or with the bound port."""
-    names = _loopback_names(bound_host)
+def _loopback_names(bound_host: str, profile: str) -> set[str]:
+    bound = f"[{bound_host}]" if ":" in bound_host else bound_host
+    return {*LOOPBACK_NAMES, bound, ui_host_name(profile)}
+
+
+def allowed_hosts(port: int | None, bound_host: str, profile: str) -> frozenset[str]:
+    """Host header values accepted: a loopback name or the UI's own name, bare or with
+    the bound port."""
+    names = _loopback_names(bound_host, profile)
     with_port = {f"{name}:{port}" for name in names} if port is not None else set()
     return frozenset(names | with_port)
 
 
-def allowed_origins(port: int | None, bound_host: str) -> frozenset[str]:
-    """The UI's own origins: `http://<loopback name>:<bound port>`."""
+def allowed_origins(port: int | None, bound_host: str, profile: str) -> frozenset[str]:
+    """The UI's own origins: `http://<loopback name or UI name>:<bound port>`."""
     if port is None:
         return frozenset()
-    return frozenset(f"http://{name}:{port}" for name in _loopback_names(bound_host))
+    return frozenset(f"http://{name}:{port}" for name in _loopback_names(bound_host, profile))
 
 
 def _page(status: int, title: str, text: str) -> web.Response:
@@ -131,24 +192,25 @@ def _is_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
-def make_host_middleware(bound_host: str) -> Middleware:
+def make_host_middleware(bound_host: str, profile: str) -> Middleware:
     """Refuse any Host but a loopback name: a rebound DNS name must not reach the UI."""
 
     @web.middleware
     async def host_check(request: web.Request, handler: Handler) -> web.StreamResponse:
         host = request.headers.get("Host", "").lower()
-        if host not in allowed_hosts(local_port(request), bound_host):
+        if host not in allowed_hosts(local_port(request), bound_host, profile):
             return error_response(
                 403,
                 "host_not_allowed",
-                "The daemon answers only to 127.0.0.1, localhost or [::1] on its own port.",
+                f"The daemon answers only to {ui_host_name(profile)}, 127.0.0.1, localhost "
+                "or [::1] on its own port.",
             )
         return await handler(request)
 
     return host_check
 
 
-def make_origin_middleware(bound_host: str) -> Middleware:
+def make_origin_middleware(bound_host: str, profile: str) -> Middleware:
     """State-changing requests and WebSocket upgrades must come from the UI's own origin.
 
     A request that names any other origin is refused too, whatever its method.
@@ -159,7 +221,7 @@ def make_origin_middleware(bound_host: str) -> Middleware:
         origin = request.headers.get("Origin")
         required = request.method not in SAFE_METHODS or _is_websocket(request)
         if (origin is not None or required) and origin not in allowed_origins(
-            local_port(request), bound_host
+            local_port(request), bound_host, profile
         ):
             return error_response(
                 403,
@@ -196,7 +258,7 @@ async def login(request: web.Request, gate: LoginGate) -> web.StreamResponse:
     """`GET /login?secret=...`: the right secret, once, sets the cookie and goes to `/`."""
     if gate.redeem(request.query.get("secret", "")) or gate.logged_in(request):
         response = web.Response(status=303, headers={"Location": "/"})
-        gate.set_cookie(response)
+        gate.start_session(response)
         log.info("browser logged in")
         return response
     log.warning("login refused: wrong or used link")

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from orbitcore.protocol import lan
 from orbitcore.protocol.frames import ProtocolError
 from orbitd.app import create_app
-from orbitd.identity import Identity, load_or_create_identity, load_or_create_ui_secret
+from orbitd.identity import Identity, load_or_create_identity
 from orbitd.lan.discovery import PRIVATE_NETWORKS, LanInterface, LanPresence, choose_interfaces
 from orbitd.lan.hello import HELLO_PATH, HELLOS_PER_MINUTE, check_hello, hello_message
 from orbitd.lan.peers import PEERS_FILE, VerifiedPeers
@@ -245,7 +245,7 @@ async def test_nearby_api_when_lan_is_off(
         environ={},
         overrides={"data_dir": str(tmp_path), "profile": "alice", "lan_enabled": False},
     )
-    gate = LoginGate(load_or_create_ui_secret(tmp_path), profile="alice", login_secret=SECRET)
+    gate = LoginGate(profile="alice", login_secret=SECRET)
     client = await aiohttp_client(create_app(config, load_or_create_identity(tmp_path), gate))
     assert (await client.get("/api/nearby")).status == 401  # behind the login like the rest
     assert (await client.get(f"/login?secret={SECRET}")).status == 200

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from orbitd.app import create_app
-from orbitd.identity import load_or_create_identity, load_or_create_ui_secret
+from orbitd.identity import load_or_create_identity
 from orbitd.security import CSP, LoginGate
 from orbitd.settings import load_config
 
@@ -46,9 +46,7 @@ async def client(tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]
     config = load_config(
         environ={}, overrides={"data_dir": str(tmp_path), "profile": "alice", "lan_enabled": False}
     )
-    gate = LoginGate(
-        load_or_create_ui_secret(tmp_path), profile=config.profile, login_secret=SECRET
-    )
+    gate = LoginGate(profile=config.profile, login_secret=SECRET)
     app = create_app(config, load_or_create_identity(tmp_path), gate)
     app.router.add_get(SOCKET_PATH, _socket)
     app.router.add_post(POST_PATH, _change)
@@ -102,6 +100,30 @@ async def test_loopback_hosts_with_or_without_the_port_are_allowed(client: Clien
     assert wrong_port.status == 403
 
 
+async def test_the_ui_name_of_this_profile_is_allowed_and_no_other(logged_in: Client) -> None:
+    port = port_of(logged_in)
+    own = f"alice.orbitd.localhost:{port}"
+    for host in (own, "Alice.orbitd.localhost", "alice.orbitd.localhost"):
+        response = await logged_in.get("/healthz", headers={"Host": host})
+        assert response.status == 200, host
+    for host in (
+        f"bob.orbitd.localhost:{port}",  # another profile's daemon
+        f"x.alice.orbitd.localhost:{port}",
+        f"alice.orbitd.localhost.evil.example:{port}",
+        f"alice.orbitd.localhost:{port + 1}",
+    ):
+        response = await logged_in.get("/healthz", headers={"Host": host})
+        assert response.status == 403, host
+    changed = await logged_in.post(
+        POST_PATH, headers={"Host": own, "Origin": f"http://{own}"}, json={}
+    )
+    assert changed.status == 200
+    foreign = await logged_in.post(
+        POST_PATH, headers={"Host": own, "Origin": f"http://bob.orbitd.localhost:{port}"}, json={}
+    )
+    assert foreign.status == 403
+
+
 async def test_no_cookie_means_401_for_api_and_pages(client: Client) -> None:
     api = await client.get("/api/state")
     assert api.status == 401
@@ -133,7 +155,8 @@ async def test_login_link_sets_a_strict_httponly_cookie_and_redirects(client: Cl
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Strict"
     assert cookie["path"] == "/"
-    assert len(cookie.value) == 64  # the persistent UI secret, hex
+    assert len(cookie.value) >= 43  # random per login (token_urlsafe(32)), kept in memory
+    assert "domain" not in cookie or not cookie["domain"]  # host-only
     assert SECRET not in response.headers["Set-Cookie"]
     state = await client.get("/api/state")
     assert state.status == 200
@@ -272,7 +295,7 @@ async def test_errors_are_json_without_tracebacks(logged_in: Client) -> None:
 
 
 def test_the_gate_spends_its_secret_once() -> None:
-    gate = LoginGate(b"\x01" * 32, profile="bob")
+    gate = LoginGate(profile="bob")
     assert gate.cookie_name == "orbit_ui_bob"
     assert len(gate.login_secret) >= 43  # token_urlsafe(32)
     assert gate.login_path() == f"/login?secret={gate.login_secret}"
@@ -281,7 +304,7 @@ def test_the_gate_spends_its_secret_once() -> None:
     assert gate.redeem(gate.login_secret)
     assert gate.used
     assert not gate.redeem(gate.login_secret)
-    assert LoginGate(b"\x01" * 32, profile="bob").login_secret != gate.login_secret
+    assert LoginGate(profile="bob").login_secret != gate.login_secret
 
 
 async def test_pages_and_static_files_are_gzipped_but_the_api_is_not(client: Client) -> None:

@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from orbitd.identity import (
     IdentityError,
     load_or_create_identity,
-    load_or_create_ui_secret,
 )
 from orbitd.settings import (
     SettingsError,
@@ -196,14 +195,6 @@ def test_two_profiles_get_separate_dirs_and_keys(tmp_path: Path) -> None:
     assert dirs[0] != dirs[1]
     alice, bob = (load_or_create_identity(d) for d in dirs)
     assert alice.fingerprint != bob.fingerprint
-    assert load_or_create_ui_secret(dirs[0]) != load_or_create_ui_secret(dirs[1])
-
-
-def test_ui_secret_persists_with_mode_0600(tmp_path: Path) -> None:
-    secret = load_or_create_ui_secret(tmp_path / "d")
-    assert len(secret) == 32
-    assert mode(tmp_path / "d" / "ui-secret") == 0o600
-    assert load_or_create_ui_secret(tmp_path / "d") == secret
 
 
 def test_a_key_readable_by_others_is_refused(tmp_path: Path) -> None:
@@ -219,11 +210,6 @@ def test_a_broken_key_file_is_reported(tmp_path: Path) -> None:
     os.close(fd)
     with pytest.raises(IdentityError, match=r"identity\.key"):
         load_or_create_identity(tmp_path)
-    fd = os.open(tmp_path / "ui-secret", os.O_WRONLY | os.O_CREAT, 0o600)
-    os.write(fd, b"short")
-    os.close(fd)
-    with pytest.raises(IdentityError, match="ui-secret"):
-        load_or_create_ui_secret(tmp_path)
 
 
 def test_an_existing_data_dir_keeps_its_mode(tmp_path: Path) -> None:

@@ -64,8 +64,8 @@ def catalogued() -> Documented:
     }
 
 
-def test_the_four_channels_are_catalogued() -> None:
-    assert [c.name for c in CHANNELS] == ["relay", "signal", "peer", "lan"]
+def test_the_five_channels_are_catalogued() -> None:
+    assert [c.name for c in CHANNELS] == ["relay", "signal", "peer", "lan", "control"]
 
 
 def test_docs_list_every_channel_and_frame_and_nothing_else() -> None:

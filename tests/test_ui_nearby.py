@@ -4,12 +4,15 @@ daemon's network namespace."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from orbitd.control import request_login_link, socket_path
+from orbitd.settings import load_config
 from tests.browser import ARGS, CHROMIUM, screenshot
 from tests.lan_daemons import pair, phase
 from tests.netns import Host, NetnsLan, NsDaemon, netns_lan_fixture
@@ -27,11 +30,14 @@ def chromium_in(host: Host, where: Path) -> Path:
 
 
 async def open_home(browser: Browser, daemon: NsDaemon, home: Path, profile: str) -> Page:
-    secret = (home / profile / "data" / "chatorbit" / profile / "ui-secret").read_bytes()
+    # A fresh one-time link from the daemon's control socket (a file: any namespace reaches it).
+    environ = os.environ | {"XDG_DATA_HOME": str(home / profile / "data")}
+    config = load_config(environ={}, overrides={"profile": profile})
+    link = await request_login_link(socket_path(config, environ), profile)
     base = daemon.ready["base"]
     context = await browser.new_context(locale="en-US", viewport={"width": 1180, "height": 900})
-    await context.add_cookies([{"name": f"orbit_ui_{profile}", "value": secret.hex(), "url": base}])
     page = await context.new_page()
+    await page.goto(link.fallback_url)  # logs in, then `/`
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

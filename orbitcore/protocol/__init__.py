@@ -7,7 +7,8 @@ Channels (each a module with its frames and a `Channel` registry):
   offer, answer);
 - `peer`: the data channel between two daemons (chat, acks, delete, end, call control,
   renegotiation);
-- `lan`: the LAN listener's HTTP bodies (hellos, invites).
+- `lan`: the LAN listener's HTTP bodies (hellos, invites);
+- `control`: `orbitd open` asking the running daemon for a login link (Unix socket).
 
 `frames` holds the machinery (typed frames, the bounded reader, `ProtocolError`,
 `dispatch`), `version` the protocol version and feature negotiation.

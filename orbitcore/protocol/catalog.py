@@ -9,10 +9,16 @@ from __future__ import annotations
 import inspect
 import sys
 
-from . import lan, peer, relay, signal
+from . import control, lan, peer, relay, signal
 from .frames import Channel, Frame
 
-CHANNELS: tuple[Channel, ...] = (relay.CHANNEL, signal.CHANNEL, peer.CHANNEL, lan.CHANNEL)
+CHANNELS: tuple[Channel, ...] = (
+    relay.CHANNEL,
+    signal.CHANNEL,
+    peer.CHANNEL,
+    lan.CHANNEL,
+    control.CHANNEL,
+)
 
 
 def doc(frame: type[Frame]) -> str:
