@@ -31,3 +31,6 @@ def setup_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Their debug lines quote whole SDPs: ICE passwords, and whatever a peer writes in one.
+    for name in ("aiortc", "aioice"):
+        logging.getLogger(name).setLevel(max(logging.INFO, root.getEffectiveLevel()))

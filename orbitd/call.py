@@ -262,16 +262,16 @@ class Call:
         self._attach_headless()  # our side sends too
         try:
             sdp = await self.peer.renegotiate_answer()
-        except Exception as exc:
-            self._feed(self.negotiator.local_answer_failed(str(exc), self._now()))
+        except Exception as exc:  # made from the peer's offer: its class, never its text
+            self._feed(self.negotiator.local_answer_failed(type(exc).__name__, self._now()))
             return
         self._feed(self.negotiator.local_answer_created(sdp, self._now()))
 
     async def _apply_remote(self, kind: str, sdp: str) -> None:
         try:
             await self.peer.apply_remote_description(sdp, kind)
-        except Exception as exc:
-            self._feed(self.negotiator.remote_description_failed(str(exc), self._now()))
+        except Exception as exc:  # aiortc's text may quote the peer's SDP: never logged
+            self._feed(self.negotiator.remote_description_failed(type(exc).__name__, self._now()))
             return
         self._feed(self.negotiator.remote_description_applied(self._now()))
 

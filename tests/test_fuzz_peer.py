@@ -1,0 +1,144 @@
+"""Fuzzing the data channel (issue #11): a hostile peer (tests/hostile_peer.py, a real
+aiortc guest that completed the handshake) puts thousands of seeded malformed frames
+(tests/fuzz.py, `FUZZ_SEED` repeats a run) on a real daemon's data channel: random
+members for every peer frame type, random JSON, deep nesting, lone surrogates. Each
+unreadable one is answered with one `error` frame; well-formed frames that make no sense
+(unknown ids and calls, garbage SDP and candidates, stray stream and liveness frames)
+are answered or dropped. The daemon never crashes, and the chat works afterwards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orbitcore.protocol import peer
+from orbitcore.protocol.frames import ProtocolError
+from tests.fuzz import Fuzz
+from tests.processes import Daemon
+from tests.test_orbitd_hostile_peer import MARKER, Hostile, chat_still_works, daemon, meet
+
+__all__ = ["daemon"]  # the fixture, used by name
+
+CRASHES = ("Traceback", "Task exception", "Error handling request", "Unhandled exception")
+# Frames a well-formed copy of which would end the session or start a call: not sent
+# well-formed (their malformed copies are).
+DISRUPTIVE = {"end", "call-invite", "error"}
+BATCH = 100
+SDP_LINES = (
+    "v=0",
+    "o=- 3911 2 IN IP4 0.0.0.0",
+    "s=-",
+    "t=0 0",
+    "a=group:BUNDLE 0 1",
+    "a=msid-semantic:WMS *",
+    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+    "c=IN IP4 0.0.0.0",
+    "a=mid:0",
+    "a=sctp-port:5000",
+    "a=ice-ufrag:abcd",
+    "a=ice-pwd:abcdefghijklmnopqrstuv",
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32),
+    "a=setup:actpass",
+    "a=candidate:1 1 udp 2130706431 127.0.0.1 9 typ host",
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+    "a=mid:1",
+    "a=rtpmap:111 opus/48000/2",
+    "a=sendrecv",
+    "a=rtcp-mux",
+    "m=video 9 UDP/TLS/RTP/SAVPF 96",
+    "a=rtpmap:96 VP8/90000",
+)
+
+
+def broken_sdp(fuzz: Fuzz) -> str:
+    """An SDP that looks like one, with lines dropped, repeated, cut or made up."""
+    lines = [line for line in SDP_LINES if fuzz.rng.random() < 0.85]
+    for _ in range(fuzz.rng.randrange(4)):
+        at = fuzz.rng.randrange(len(lines) + 1)
+        made_up = fuzz.rng.choice(
+            (
+                fuzz.rng.choice(SDP_LINES)[: fuzz.rng.randrange(12)],
+                "a=" + fuzz.string(),
+                "m=" + fuzz.rng.choice(("audio", "video", "application")) + " x",
+                "a=ssrc:" + str(fuzz.value()),
+                "a=rtpmap:" + fuzz.string(),
+                "a=extmap:" + str(fuzz.value()),
+                "a=candidate:" + fuzz.string(),
+                "a=setup:" + MARKER,  # aiortc's KeyError quotes it
+                "a=sctp-port:" + MARKER,  # and its int() error
+            )
+        )
+        lines.insert(at, made_up.encode("utf-8", "replace").decode())
+    return "\r\n".join(lines) + "\r\n"
+
+
+def unreadable(fuzz: Fuzz) -> str:
+    """Text the peer channel refuses, and which does not call itself an `error`."""
+    while True:
+        text = fuzz.text(peer.CHANNEL)
+        try:
+            peer.CHANNEL.parse(text)
+        except ProtocolError as exc:
+            if exc.frame_type != "error":
+                return text
+            continue
+
+
+def well_formed_nonsense(fuzz: Fuzz) -> str:
+    """A frame the channel reads (random but valid members), of a type that cannot end
+    the session or ring."""
+    types = [cls for kind, cls in peer.CHANNEL.frames.items() if kind not in DISRUPTIVE]
+    while True:
+        cls = fuzz.rng.choice(types)
+        body = fuzz.valid(cls) if fuzz.rng.random() < 0.8 else fuzz.body(cls)
+        if cls is peer.RtcDescription and fuzz.rng.random() < 0.8:
+            body["sdp"] = broken_sdp(fuzz)
+        if cls is peer.Seq and fuzz.rng.random() < 0.8:
+            body["frame"] = fuzz.valid(fuzz.rng.choice(types))
+        try:
+            text = json.dumps(body)
+            peer.CHANNEL.parse(text)
+        except (ProtocolError, ValueError):
+            continue
+        return text
+
+
+async def answers_to(hostile: Hostile, count: int) -> list[dict[str, Any]]:
+    return [await hostile.received() for _ in range(count)]
+
+
+async def test_thousands_of_malformed_frames_each_get_an_error_and_the_chat_goes_on(
+    tmp_path: Path, daemon: tuple[Daemon, str]
+) -> None:
+    alice, url = daemon
+    hostile = await meet(tmp_path, alice, url)
+    fuzz = Fuzz()
+    try:
+        # Unreadable frames, pipelined: one `error` each, in order.
+        for _ in range(2000 // BATCH):
+            for _ in range(BATCH):
+                hostile.tell({"send": unreadable(fuzz)})
+            for answer in await answers_to(hostile, BATCH):
+                assert answer["type"] == "error", (fuzz.seed, answer)
+                assert answer["code"] in ("protocol_error", "frame_too_large"), answer
+        # Well-formed nonsense, each followed by a marker whose `error` closes its answers.
+        answered: dict[str, int] = {}
+        for i in range(500):
+            text = well_formed_nonsense(fuzz)
+            hostile.tell({"send": text})
+            hostile.tell({"send": json.dumps({"type": f"sync-{i}"})})
+            while (answer := await hostile.received()).get("in_reply_to") != f"sync-{i}":
+                key = f"{answer['type']}:{answer.get('code', '')}"
+                answered[key] = answered.get(key, 0) + 1
+        errors = {"error:protocol_error", "error:feature_unavailable"}
+        others = {k.split(":")[0] for k in answered if k not in errors}
+        assert others <= {"ack", "reject", "rtc-description", "rtc-candidate"}, answered
+        status, state = await alice.call("GET", "/api/state")
+        assert status == 200 and state["session"]["phase"] == "ready", state
+        await chat_still_works(alice, hostile)
+    finally:
+        await hostile.close()
+    log = alice.process.log_path.read_text()
+    assert not [c for c in CRASHES if c in log]
+    assert MARKER not in log  # what the peer sent (here: in its SDP) is never logged
