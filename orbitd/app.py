@@ -7,6 +7,7 @@ from aiohttp import web
 from orbitcore.errors import make_error_middleware
 
 from . import api, invite, pages
+from .error_pages import not_found_page
 from .identity import Identity
 from .keys import CONFIG, IDENTITY, LOGIN
 from .lan import setup_lan
@@ -31,6 +32,7 @@ def create_app(config: Config, identity: Identity, login_gate: LoginGate) -> web
             make_host_middleware(config.host, config.profile),
             make_origin_middleware(config.host, config.profile),
             make_login_middleware(login_gate),
+            not_found_page,
         ],
     )
     app[CONFIG] = config

@@ -17,7 +17,6 @@ socket the request came in on, so nothing has to be told after start.
 from __future__ import annotations
 
 import hmac
-import html
 import logging
 import secrets
 import time
@@ -175,19 +174,6 @@ def allowed_origins(port: int | None, bound_host: str, profile: str) -> frozense
     return frozenset(f"http://{name}:{port}" for name in _loopback_names(bound_host, profile))
 
 
-def _page(status: int, title: str, text: str) -> web.Response:
-    body = (
-        "<!doctype html>\n<html lang=en><head><meta charset=utf-8>"
-        f"<title>{html.escape(title)}</title></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>\n"
-    )
-    return web.Response(status=status, text=body, content_type="text/html")
-
-
-def _wants_json(request: web.Request) -> bool:
-    return request.path.startswith("/api/") or request.path == "/api"
-
-
 def _is_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
@@ -234,22 +220,21 @@ def make_origin_middleware(bound_host: str, profile: str) -> Middleware:
 
 
 def make_login_middleware(gate: LoginGate) -> Middleware:
-    """Everything but /login and /healthz needs the login cookie."""
+    """Everything but /login, /healthz and the public stylesheets needs the login cookie."""
+    from .error_pages import PUBLIC_STATIC, error_page, wants_json
 
     @web.middleware
     async def login_required(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path in OPEN_PATHS or gate.logged_in(request):
+        public = request.path in OPEN_PATHS or request.path.startswith(PUBLIC_STATIC)
+        if public or gate.logged_in(request):
             return await handler(request)
-        if _wants_json(request):
+        if wants_json(request):
             return error_response(
-                401, "login_required", "Open the login link that orbitd printed when it started."
+                401,
+                "login_required",
+                "Log in first: run `orbitd open` on this computer for a fresh login link.",
             )
-        return _page(
-            401,
-            "Log in to ChatOrbit",
-            "This page belongs to your ChatOrbit daemon. Open the login link that orbitd "
-            "printed when it started (http://127.0.0.1:<port>/login?secret=...).",
-        )
+        return error_page(request, 401, "loginRequired", logged_in=False)
 
     return login_required
 
@@ -261,20 +246,17 @@ async def login(request: web.Request, gate: LoginGate) -> web.StreamResponse:
         gate.start_session(response)
         log.info("browser logged in")
         return response
-    log.warning("login refused: wrong or used link")
+    log.warning("login refused: wrong, used or expired link")
     if "application/json" in request.headers.get("Accept", ""):
         return error_response(
             403,
             "login_refused",
-            "This login link is wrong or was used already; use the link orbitd printed "
-            "(restart orbitd for a new one).",
+            "This login link is wrong, was used already or expired; run `orbitd open` on "
+            "this computer for a fresh one.",
         )
-    return _page(
-        403,
-        "Login link not valid",
-        "This login link is wrong or was used already. Use the link printed by orbitd "
-        "when it started; restart orbitd to get a new one.",
-    )
+    from .error_pages import error_page
+
+    return error_page(request, 403, "loginRefused", logged_in=False)
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:

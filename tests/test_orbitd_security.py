@@ -173,7 +173,7 @@ async def test_the_login_link_works_once(client: Client) -> None:
     client.session.cookie_jar.clear()  # another browser tries the same link
     second = await client.get(f"/login?secret={SECRET}", allow_redirects=False)
     assert second.status == 403
-    assert "link printed by orbitd" in await second.text()
+    assert "orbitd open" in await second.text()
     assert "Set-Cookie" not in second.headers
     assert (await client.get("/api/state")).status == 401
 
