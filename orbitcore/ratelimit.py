@@ -1,10 +1,10 @@
 """Rate limits, kept in memory, with no clock of their own: every call is given `now`.
 
 `RateLimiter` is a sliding window per key: at most `limit` hits in any `window`
-seconds. It serves the rendezvous' HTTP limits (key: (bucket, client address),
-per hour) and the LAN listener's invites and nonces (key: source address, per
-minute). A hit is recorded only when it is allowed, so a client that keeps
-hammering does not push its own reset away.
+seconds. It serves the rendezvous' HTTP limits (key: (bucket, `address_key` of the
+client: an IPv6 client counts by its /64), per hour) and the LAN listener's invites
+and nonces (key: source address, per minute). A hit is recorded only when it is
+allowed, so a client that keeps hammering does not push its own reset away.
 
 `TokenBucket` is the per-socket limit of the rendezvous relay: a sustained `rate`
 per second with a `burst` allowance, the two settings its operators set.
@@ -15,9 +15,33 @@ per second with a `burst` allowance, the two settings its operators set.
 
 from __future__ import annotations
 
-from collections import deque
+import socket
+from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+
+
+def address_key(address: str, ipv6_prefix: int = 64) -> str:
+    """The rate-limit key of a client address: an IPv4 address as is, an IPv6 address as
+    its network of `ipv6_prefix` bits (an ISP hands a home a whole /64 and a client may
+    use any address in it), an IPv4-mapped IPv6 address as its IPv4 address. Anything
+    that is not an address is its own key. (A few microseconds: it runs on every request.)"""
+    try:
+        packed = socket.inet_pton(socket.AF_INET6, address.split("%", 1)[0])
+    except (OSError, ValueError):
+        return address  # IPv4 (kept as is), or not an address
+    if packed[:12] == _IPV4_MAPPED:
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    bits = max(0, min(128, ipv6_prefix))
+    whole, rest = divmod(bits, 8)
+    masked = packed[:whole]
+    if rest:
+        masked += bytes([packed[whole] & (0xFF << (8 - rest)) & 0xFF])
+    masked += bytes(16 - len(masked))
+    return f"{socket.inet_ntop(socket.AF_INET6, masked)}/{bits}"
+
+
+_IPV4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 @dataclass(frozen=True)
@@ -44,26 +68,28 @@ class Verdict:
 class RateLimiter:
     """At most `limit` hits per `window` seconds for each key.
 
-    With `keys_max`, memory is bounded: a new key that would exceed it first makes
-    the limiter forget idle keys, then the oldest ones.
+    Only a recorded hit creates a key's entry (a `peek` or a refused hit creates none).
+    With `keys_max`, memory is bounded: entries are kept in the order of their last
+    hit, and a new key that would exceed the cap forgets the least recently hit ones
+    (idle ones first, since they are the least recent), each in constant time.
     """
 
     def __init__(self, window: float, *, keys_max: int | None = None) -> None:
         self.window = window
         self.keys_max = keys_max
-        self._hits: dict[Hashable, deque[float]] = {}
+        self._hits: OrderedDict[Hashable, list[float]] = OrderedDict()
 
-    def _live(self, key: Hashable, now: float) -> deque[float]:
+    def _live(self, key: Hashable, now: float) -> list[float]:
+        """The key's hits still in the window (an empty list, not stored, for a new key)."""
         hits = self._hits.get(key)
         if hits is None:
-            if self.keys_max is not None and len(self._hits) >= self.keys_max:
-                self.expire(now)
-                while len(self._hits) >= self.keys_max:  # all busy: forget the oldest
-                    del self._hits[next(iter(self._hits))]
-            hits = self._hits[key] = deque()
+            return []
         cutoff = now - self.window
-        while hits and hits[0] <= cutoff:
-            hits.popleft()
+        stale = 0
+        while stale < len(hits) and hits[stale] <= cutoff:
+            stale += 1
+        if stale:
+            del hits[:stale]
         return hits
 
     def peek(self, key: Hashable, limit: int, now: float) -> Verdict:
@@ -75,9 +101,21 @@ class RateLimiter:
     def hit(self, key: Hashable, limit: int, now: float) -> Verdict:
         hits = self._live(key, now)
         if len(hits) >= limit:
-            return Verdict(False, limit, 0, hits[0] + self.window)
+            reset_at = hits[0] + self.window if hits else now + self.window
+            return Verdict(False, limit, 0, reset_at)
+        if key not in self._hits:
+            self._make_room()
+            self._hits[key] = hits
         hits.append(now)
+        self._hits.move_to_end(key)
         return Verdict(True, limit, limit - len(hits), hits[0] + self.window)
+
+    def _make_room(self) -> None:
+        """Forget the least recently hit keys until one more fits under `keys_max`."""
+        if self.keys_max is None:
+            return
+        while self._hits and len(self._hits) >= self.keys_max:
+            self._hits.popitem(last=False)
 
     def allow(self, key: Hashable, limit: int, now: float) -> bool:
         """Record a hit if allowed; whether it was."""
@@ -86,10 +124,14 @@ class RateLimiter:
     def expire(self, now: float) -> int:
         """Forget keys with no hit left in the window; return how many."""
         cutoff = now - self.window
-        stale = [key for key, hits in self._hits.items() if not hits or hits[-1] <= cutoff]
-        for key in stale:
+        forgotten = 0
+        while self._hits:
+            key, hits = next(iter(self._hits.items()))
+            if hits and hits[-1] > cutoff:  # the least recent is live: so are all others
+                break
             del self._hits[key]
-        return len(stale)
+            forgotten += 1
+        return forgotten
 
     def __len__(self) -> int:
         return len(self._hits)

@@ -77,8 +77,10 @@ class RendezvousClient:
     def signaling(
         self, token: str, identity: str, on_frame: Callable[[Frame], None]
     ) -> SignalingSocket:
-        url = f"{self.base_url}/api/ws/{token}/{identity}".replace("http", "ws", 1)
-        return SignalingSocket(self._http, url, on_frame)
+        """The seat's socket: the seat's credential goes in a header, never in the URL
+        (which proxies log)."""
+        url = f"{self.base_url}/api/ws/{token}".replace("http", "ws", 1)
+        return SignalingSocket(self._http, url, on_frame, {"Authorization": f"Bearer {identity}"})
 
     async def close(self) -> None:
         await self._http.close()
@@ -107,9 +109,14 @@ class SignalingSocket:
     """
 
     def __init__(
-        self, http: aiohttp.ClientSession, url: str, on_frame: Callable[[Frame], None]
+        self,
+        http: aiohttp.ClientSession,
+        url: str,
+        on_frame: Callable[[Frame], None],
+        headers: dict[str, str] | None = None,
     ) -> None:
         self._http, self._url, self._on_frame = http, url, on_frame
+        self._headers = headers or {}
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._outbox: list[str] = []
         self._task: asyncio.Task[None] | None = None
@@ -123,7 +130,9 @@ class SignalingSocket:
         delay: float | None = None
         while self.final_code is None:
             try:
-                async with self._http.ws_connect(self._url, heartbeat=20) as ws:
+                async with self._http.ws_connect(
+                    self._url, heartbeat=20, headers=self._headers
+                ) as ws:
                     self._ws = ws
                     self.connected.set()
                     delay = None

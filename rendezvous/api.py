@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orbitcore.errors import Refusal
+
 from . import session as rules
 from .http import client_ip, rate_limited, read_json
 from .keys import SERVICE, TRUSTED_PROXIES
@@ -84,10 +86,18 @@ async def session_status(request: web.Request) -> web.Response:
 @routes.post("/api/session/{token}/end")
 async def end_session(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise SessionError(422, "invalid_body", "The request body must be a JSON object.")
-    ended = await svc.end(request.match_info["token"], body.get("client_identity"))
+    client = _client(request)
+    verdict = svc.rate("join", client, record=False)
+    if not verdict.allowed:
+        return rate_limited(verdict, svc.now().timestamp())
+    try:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise SessionError(422, "invalid_body", "The request body must be a JSON object.")
+        ended = await svc.end(request.match_info["token"], body.get("client_identity"))
+    except Refusal:
+        svc.rate("join", client)  # a refusal counts: 404 vs 403 must not be an oracle
+        raise
     return web.json_response({"message": "Session ended", "ended_at": rules.iso(ended.ended_at)})
 
 

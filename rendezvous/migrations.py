@@ -1,12 +1,25 @@
 """Numbered schema migrations for the SQLite store.
 
 Append new steps; never edit a step that has shipped. `schema_version`
-records the highest step applied to a database file.
+records the highest step applied to a database file. A step may call the SQL
+functions in `FUNCTIONS` (frozen with the steps that use them).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
+from collections.abc import Callable
+
+
+def _sha256_hex(value: str | None) -> str | None:
+    """SHA-256 of a text in hex (UTF-8; a lone surrogate kept as the seed stored it)."""
+    if value is None:
+        return None
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+FUNCTIONS: dict[str, Callable[[str | None], str | None]] = {"sha256_hex": _sha256_hex}
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -45,6 +58,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        3,
+        # The seats hold the SHA-256 of their client_identity, not the credential itself.
+        """
+        UPDATE sessions SET host_id = sha256_hex(host_id) WHERE host_id IS NOT NULL;
+        UPDATE sessions SET guest_id = sha256_hex(guest_id) WHERE guest_id IS NOT NULL
+        """,
+    ),
 ]
 
 
@@ -56,6 +77,8 @@ def current_version(db: sqlite3.Connection) -> int:
 
 def migrate(db: sqlite3.Connection, target: int | None = None) -> int:
     """Apply every step above the database's version (up to `target`); return the version."""
+    for name, function in FUNCTIONS.items():
+        db.create_function(name, 1, function, deterministic=True)
     version = current_version(db)
     for number, script in MIGRATIONS:
         if number <= version or (target is not None and number > target):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from aiohttp import WSCloseCode
 
 from orbitcore.protocol import relay as wire
-from orbitcore.ratelimit import RateLimiter, Verdict
+from orbitcore.ratelimit import RateLimiter, Verdict, address_key
 
 from . import session as rules
 from . import turn
@@ -45,7 +45,7 @@ class Rendezvous:
         self.clock = clock
         self.relay = relay
         self.metrics = metrics
-        self.limiter = RateLimiter(RATE_WINDOW.total_seconds())
+        self.limiter = RateLimiter(RATE_WINDOW.total_seconds(), keys_max=config.rate_limit_keys_max)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -59,12 +59,14 @@ class Rendezvous:
         }[bucket]
 
     def rate(self, bucket: str, client: str, *, record: bool = True) -> Verdict:
-        """Count a request against `bucket` (or, with record=False, only look)."""
+        """Count a request against `bucket` (or, with record=False, only look): an IPv6
+        client counts by its network of `ipv6_prefix_length` bits."""
         limit, now = self._limit(bucket), self.clock.now().timestamp()
+        key = (bucket, address_key(client, self.config.ipv6_prefix_length))
         if record:
-            verdict = self.limiter.hit((bucket, client), limit, now)
+            verdict = self.limiter.hit(key, limit, now)
         else:
-            verdict = self.limiter.peek((bucket, client), limit, now)
+            verdict = self.limiter.peek(key, limit, now)
         if not verdict.allowed:
             self.metrics.rate_limited[bucket] += 1
             log.warning("rate limited", extra={"fields": {"limit": bucket, "ip": client}})

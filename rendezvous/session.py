@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import hmac
 import secrets
 import string
 from dataclasses import dataclass
@@ -82,7 +83,13 @@ def check_identity(value: object) -> str:
 
 def public_id(identity: str) -> str:
     """What others see of an identity: the identity itself is the seat's credential."""
-    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return seat_digest(identity)[:16]
+
+
+def seat_digest(identity: str) -> str:
+    """What the store keeps of a seat's credential: its SHA-256 in hex, never the
+    identity itself (its first 16 digits are the public id)."""
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -99,7 +106,9 @@ class Session:
     ttl_minutes: int
     max_message_length: int
     host_id: str | None = None
+    """The host's `seat_digest` (never its client_identity), None while the seat is free."""
     guest_id: str | None = None
+    """The guest's `seat_digest`, likewise."""
     host_joined_at: datetime | None = None
     guest_joined_at: datetime | None = None
     activated_at: datetime | None = None
@@ -139,10 +148,11 @@ class Session:
         return None
 
     def role_of(self, identity: str) -> Role | None:
-        if identity == self.host_id:
-            return Role.HOST
-        if identity == self.guest_id:
-            return Role.GUEST
+        """The seat `identity` (a client_identity) holds, compared in constant time."""
+        digest = seat_digest(identity).encode()
+        for role, held in ((Role.HOST, self.host_id), (Role.GUEST, self.guest_id)):
+            if held is not None and hmac.compare_digest(digest, held.encode()):
+                return role
         return None
 
     def remaining_seconds(self, now: datetime) -> int:
@@ -156,13 +166,11 @@ class Session:
     def status(self, now: datetime, connected: frozenset[Role] = frozenset()) -> dict[str, Any]:
         """The seed's session-status shape; participant ids are shown as public ids."""
 
-        def seat(
-            identity: str | None, joined: datetime | None, role: Role
-        ) -> dict[str, Any] | None:
-            if identity is None:
+        def seat(digest: str | None, joined: datetime | None, role: Role) -> dict[str, Any] | None:
+            if digest is None:
                 return None
             return {
-                "id": public_id(identity),
+                "id": digest[:16],
                 "joined_at": iso(joined),
                 "connected": role in connected,
             }
@@ -248,10 +256,11 @@ def join(session: Session, identity: str, now: datetime) -> tuple[Session, Role,
     if role is not None:
         return session, role, True
     if session.host_id is None:
-        return dataclasses.replace(session, host_id=identity, host_joined_at=now), Role.HOST, False
+        seated = dataclasses.replace(session, host_id=seat_digest(identity), host_joined_at=now)
+        return seated, Role.HOST, False
     if session.guest_id is None:
         joined = dataclasses.replace(
-            session, guest_id=identity, guest_joined_at=now, activated_at=now
+            session, guest_id=seat_digest(identity), guest_joined_at=now, activated_at=now
         )
         return joined, Role.GUEST, False
     raise SessionError(409, "session_full", "Both seats of this session are taken.")

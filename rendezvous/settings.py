@@ -37,6 +37,16 @@ class Config:
     admin_login_rate_limit_per_hour: int = _s(
         10, "Admin login attempts one IP may make in a sliding hour."
     )
+    ipv6_prefix_length: int = _s(
+        64,
+        "IPv6 clients count against the limits above by this network prefix (an ISP hands a"
+        " home a whole /64, so one client may rotate through it); 128 counts each address.",
+    )
+    rate_limit_keys_max: int = _s(
+        50000,
+        "Most (limit, client) entries the rate limiter keeps in memory; past it the least"
+        " recently seen are forgotten (bounds memory under a flood of rotating addresses).",
+    )
     admin_password_hash: str = _s(
         "",
         "Admin password hash from `orbit-rendezvous hash-password`; empty disables the admin API.",
@@ -136,9 +146,12 @@ def validate(config: Config) -> None:
         "ws_message_burst",
         "held_messages_max",
         "held_bytes_max",
+        "rate_limit_keys_max",
     ):
         if getattr(config, name) < 1:
             raise SettingsError(f"{name}: must be at least 1")
+    if not 1 <= config.ipv6_prefix_length <= 128:
+        raise SettingsError("ipv6_prefix_length: must be 1..128")
     if config.ttl_minute_seconds <= 0:
         raise SettingsError("ttl_minute_seconds: must be more than 0")
     if config.log_level.lower() not in {"debug", "info", "warning", "error"}:

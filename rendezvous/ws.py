@@ -1,4 +1,6 @@
-"""WS /api/ws/{token}/{client_identity}: a participant's signaling socket.
+"""WS /api/ws/{token} with `Authorization: Bearer <client_identity>`: a participant's
+signaling socket. The seed's form, /api/ws/{token}/{client_identity}, is kept for its
+clients (a reverse proxy logs the credential with the path; daemons use the header).
 
 Close codes: 4004 unknown token, 4003 session ended, 4001 not a participant,
 4002 replaced by a newer socket of the same identity, 4029 rate limited,
@@ -42,10 +44,27 @@ async def _refuse(ws: web.WebSocketResponse, code: int, reason: str) -> web.WebS
     return ws
 
 
-@routes.get("/api/ws/{token}/{client_identity}")
+def bearer(request: web.Request) -> str | None:
+    """The credential in `Authorization: Bearer <credential>`, or None."""
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    credential = credential.strip()
+    return credential if scheme.lower() == "bearer" and credential else None
+
+
+@routes.get("/api/ws/{token}")
 async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
+    """The seat's credential comes in the Authorization header, out of every URL."""
+    return await _open(request, request.match_info["token"], bearer(request))
+
+
+@routes.get("/api/ws/{token}/{client_identity}")
+async def signaling_socket_seed_form(request: web.Request) -> web.WebSocketResponse:
+    """The seed's form, for compatibility: the credential is the last path segment."""
+    return await _open(request, request.match_info["token"], request.match_info["client_identity"])
+
+
+async def _open(request: web.Request, token: str, identity: str | None) -> web.WebSocketResponse:
     svc, config = request.app[SERVICE], request.app[CONFIG]
-    token, identity = request.match_info["token"], request.match_info["client_identity"]
     client = client_ip(request, request.app[TRUSTED_PROXIES])
     ws = web.WebSocketResponse(max_msg_size=config.ws_max_message_bytes, heartbeat=30.0)
     await ws.prepare(request)
@@ -59,7 +78,7 @@ async def signaling_socket(request: web.Request) -> web.WebSocketResponse:
         return await _refuse(ws, CLOSE_NOT_FOUND, "Token not found")
     if found.state(svc.now()) is State.ENDED:
         return await _refuse(ws, CLOSE_ENDED, "Session ended")
-    role = found.role_of(identity)
+    role = None if identity is None else found.role_of(identity)
     if role is None:
         svc.rate("join", client)
         return await _refuse(ws, CLOSE_UNAUTHORIZED, "Not a participant")

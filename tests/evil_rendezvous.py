@@ -67,13 +67,19 @@ def evil_app(upstream: str, tamper: Tamper) -> web.Application:
             return web.Response(body=body, status=answer.status, content_type="application/json")
 
     async def socket(request: web.Request) -> web.WebSocketResponse:
-        _, _, _, token, identity = request.path.split("/", 4)
+        # /api/ws/{token} with the credential in Authorization (or the seed's path form).
+        token, _, in_path = request.path.removeprefix("/api/ws/").partition("/")
+        credential = request.headers.get("Authorization", "")
+        identity = in_path or credential.removeprefix("Bearer ")
         seat = seats.get(identity, "host")
         downstream = web.WebSocketResponse()
         await downstream.prepare(request)
+        headers = {"Authorization": credential} if credential else {}
         async with (
             aiohttp.ClientSession() as client,
-            client.ws_connect(upstream.replace("http", "ws", 1) + request.path) as up,
+            client.ws_connect(
+                upstream.replace("http", "ws", 1) + request.path, headers=headers
+            ) as up,
         ):
 
             async def to_upstream() -> None:

@@ -75,7 +75,7 @@ async def test_the_signaling_socket_drops_what_it_refuses_and_goes_on(
         return ws
 
     app = web.Application()
-    app.router.add_get("/api/ws/{token}/{identity}", socket)
+    app.router.add_get("/api/ws/{token}", socket)
     got: list[Frame] = []
     arrived = asyncio.Event()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rendezvous import session as rules
 from rendezvous.migrations import MIGRATIONS, migrate
-from rendezvous.session import State
+from rendezvous.session import Role, State
 from rendezvous.store import SQLiteStore
 
 T0 = datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
@@ -31,7 +31,10 @@ async def test_an_old_database_file_is_migrated_and_keeps_its_sessions(tmp_path:
     assert store.schema_version == MIGRATIONS[-1][0]
     kept = await store.get_session("ABCD1234WXYZ")
     assert kept is not None
-    assert (kept.host_id, kept.state(T0), kept.end_reason) == ("alice", State.HOST_RESERVED, None)
+    assert (kept.state(T0), kept.end_reason) == (State.HOST_RESERVED, None)
+    # Migration 3 replaced the stored credential by its digest: the seat is still alice's.
+    assert kept.host_id == rules.seat_digest("alice") and kept.guest_id is None
+    assert kept.role_of("alice") is Role.HOST and kept.role_of("mallory") is None
     report = await store.add_report(
         "ABCD1234WXYZ", "spam", "", None, T0
     )  # a table migration 2 added
@@ -67,3 +70,19 @@ async def test_counts_by_state_follow_the_clock(tmp_path: Path) -> None:
     due = await store.sessions_due(T0 + timedelta(minutes=6))
     assert [d.token for d in due] == ["AAAAAAAAAAAA"]
     await store.close()
+
+
+async def test_the_database_holds_no_raw_seat_credential(tmp_path: Path) -> None:
+    path = tmp_path / "rendezvous.db"
+    store = SQLiteStore(str(path))
+    s = rules.issue("ABCD1234WXYZ", T0, timedelta(days=1), 5, 2000)
+    s, _, _ = rules.join(s, "host-credential-0123456789", T0)
+    s, _, _ = rules.join(s, "guest-credential-0123456789", T0)
+    await store.insert_session(s)
+    kept = await store.get_session("ABCD1234WXYZ")
+    assert kept is not None and kept.role_of("guest-credential-0123456789") is Role.GUEST
+    await store.close()
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"ABCD1234WXYZ" in on_disk  # the file was written...
+    assert b"credential-0123456789" not in on_disk  # ...without either credential
+    assert rules.seat_digest("host-credential-0123456789").encode() in on_disk

@@ -1,6 +1,6 @@
-"""The relay channel: the rendezvous WebSocket `/api/ws/{token}/{client_identity}`, and the
-LAN link (`GET /lan/session/{id}`), which carries the same handshake frames straight
-between two daemons.
+"""The relay channel: the rendezvous WebSocket `/api/ws/{token}` (the seat's credential in
+`Authorization: Bearer`), and the LAN link (`GET /lan/session/{id}`), which carries the
+same handshake frames straight between two daemons.
 
 A daemon sends `pake`, `sealed` and `abort` for its peer (the rendezvous forwards them as
 the exact text received and never reads a sealed box), `ping` and `ice-refresh`; the
@@ -23,7 +23,7 @@ CODE = Annotated[str, Text(64, CODE_RE)]
 
 CHANNEL = Channel(
     "relay",
-    "The rendezvous WebSocket `/api/ws/{token}/{client_identity}` (text frames; the"
+    "The rendezvous WebSocket `/api/ws/{token}` (text frames; the"
     " rendezvous's own cap is `ws_max_message_bytes`, larger closes the socket with 1009),"
     " and the LAN link `GET /lan/session/{id}`, which carries only `pake`, `sealed` and"
     " `abort`. Frames the rendezvous refuses are answered with an `error` frame (codes"
