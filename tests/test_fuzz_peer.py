@@ -14,7 +14,8 @@ from typing import Any
 
 from orbitcore.protocol import peer
 from orbitcore.protocol.frames import ProtocolError
-from tests.fuzz import Fuzz
+from orbitcore.protocol.version import FEATURES
+from tests.fuzz import SEED, Fuzz
 from tests.processes import Daemon
 from tests.test_orbitd_hostile_peer import MARKER, Hostile, chat_still_works, daemon, meet
 
@@ -142,3 +143,56 @@ async def test_thousands_of_malformed_frames_each_get_an_error_and_the_chat_goes
     log = alice.process.log_path.read_text()
     assert not [c for c in CRASHES if c in log]
     assert MARKER not in log  # what the peer sent (here: in its SDP) is never logged
+
+
+async def test_hostile_stream_and_liveness_frames_with_every_feature_agreed(
+    tmp_path: Path, daemon: tuple[Daemon, str]
+) -> None:
+    """With `reconnect` and `resume` agreed the frames reach the durable stream and the
+    liveness check too: `seq` with random numbers around the real ones and random inner
+    frames, stray `seq-ack`, `ping`, `pong`. The session survives (the daemon's own
+    messages still go out) or ends with `protocol_error`; nothing crashes."""
+    alice, url = daemon
+    hostile = await meet(tmp_path, alice, url, {"ORBITD_ANNOUNCE_FEATURES": ",".join(FEATURES)})
+    fuzz = Fuzz(SEED + 1)
+    inner = [cls for kind, cls in peer.CHANNEL.frames.items() if kind not in DISRUPTIVE]
+    stream = [peer.Seq, peer.SeqAck, peer.Ping, peer.Pong]
+    answered: dict[str, int] = {}
+    try:
+        assert set(hostile.ready["protocol"]["features"]) >= {"reconnect", "resume"}
+        for i in range(1000):
+            if i % 4 == 0:
+                text = unreadable(fuzz)
+            else:
+                body = fuzz.valid(fuzz.rng.choice(stream))
+                if body["type"] == "seq":
+                    body["seq"] = fuzz.rng.choice((0, 1, 2, 3, i // 4, i, body["seq"]))
+                    body["ack"] = fuzz.rng.choice((0, 1, -1, 2, body["ack"]))
+                    if fuzz.rng.random() < 0.7:
+                        body["frame"] = fuzz.valid(fuzz.rng.choice(inner))
+                text = json.dumps(body)
+            hostile.tell({"send": text})
+            hostile.tell({"send": json.dumps({"type": f"sync-{i}"})})
+            while (answer := await hostile.received()).get("in_reply_to") != f"sync-{i}":
+                key = f"{answer['type']}:{answer.get('code', '')}"
+                answered[key] = answered.get(key, 0) + 1
+        status, state = await alice.call("GET", "/api/state")
+        assert status == 200, state
+        session = state["session"]
+        if session["phase"] == "ready":
+            # The hostile side's own stream is beyond repair (its made-up `seq`s were
+            # taken and acknowledged), but the daemon's goes on: the message goes out.
+            status, sent = await alice.call("POST", "/api/messages", {"text": "still there?"})
+            assert status == 201
+            message_id = sent["message"]["message_id"]
+            out = {"type": "message", "message_id": message_id}
+            while not (got := await hostile.received()).get("frame", {}).items() >= out.items():
+                pass
+            assert got["type"] == "seq"
+        else:
+            assert session["end_reason"] == "protocol_error", session
+    finally:
+        await hostile.close()
+    log = alice.process.log_path.read_text()
+    assert not [c for c in CRASHES if c in log], answered
+    assert MARKER not in log

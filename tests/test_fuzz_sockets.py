@@ -43,6 +43,12 @@ RELAY_ERRORS = {
     "ice_unavailable",
 }
 WS = aiohttp.ClientWebSocketResponse
+ENDINGS: list[tuple[bytes, WSMsgType]] = [  # frames that end a socket, and their close codes
+    (b"\x00\xff" * 10, WSMsgType.BINARY),  # 1003
+    (Fuzz().huge(70_000).encode(), WSMsgType.TEXT),  # 1009, over ws_max_message_bytes
+    ('"\ud800 \xff"'.encode("utf-8", "surrogatepass"), WSMsgType.TEXT),  # 1007, not UTF-8
+]
+CLOSES = {1003, 1007, 1009}
 CRASHES = ("Traceback", "Task exception", "Error handling request", "Unhandled exception")
 
 
@@ -97,13 +103,11 @@ async def test_the_rendezvous_socket_answers_every_hostile_frame_and_keeps_relay
     closes: dict[int, int] = {}
     inputs = 2500
     for i in range(inputs):
-        if i % 500 == 499:  # frames that end the socket: binary, too big
-            if i % 1000 == 999:
-                await host.send_bytes(b"\x00\xff" * 10)
-            else:
-                await host.send_str(fuzz.huge(70_000))
+        if i % 250 == 249:  # frames that end the socket: binary, too big, not UTF-8
+            ending = ENDINGS[(i // 250) % len(ENDINGS)]
+            await host.send_frame(*ending)
             answers, code = await answers_until_pong(host, fuzz.seed, "end")
-            assert code in (1003, 1009) and answers == [], (fuzz.seed, i, code)
+            assert code in CLOSES and answers == [], (fuzz.seed, i, code)
             closes[code] = closes.get(code, 0) + 1
             host = await rv.ws_connect(f"/api/ws/{token}/{HOST}")
             continue
@@ -123,7 +127,7 @@ async def test_the_rendezvous_socket_answers_every_hostile_frame_and_keeps_relay
         else:
             assert answers == [], (fuzz.seed, text[:120], answers)
             forwarded.append(text)
-    assert closes == {1003: 2, 1009: 3}
+    assert closes == {1003: 4, 1007: 3, 1009: 3}
     # The other socket of the session got every relayed frame, exactly as sent ...
     await guest.send_str('{"type": "ping"}')
     relayed_to_guest = []
@@ -163,12 +167,13 @@ async def test_the_ui_event_socket_ignores_hostile_frames_and_stays_up(tmp_path:
                 else:
                     channel = fuzz.rng.choice((relay.CHANNEL, peer.CHANNEL, lan.CHANNEL))
                     await ws.send_str(fuzz.text(channel)[:1000])  # the cap comes below
-            if inputs % 500 == 0:  # too big for the socket's 4096 bytes: closed with 1009
-                await ws.send_str("x" * 5000)
+            if inputs % 250 == 0:  # over the socket's 4096 bytes (1009), or not UTF-8 (1007)
+                big = inputs % 500 == 0
+                await ws.send_frame(*(("x" * 5000).encode(), WSMsgType.TEXT) if big else ENDINGS[2])
                 async with asyncio.timeout(5):
                     while (await ws.receive()).type is WSMsgType.TEXT:
                         pass
-                assert ws.close_code == 1009
+                assert ws.close_code == (1009 if big else 1007)
                 reconnects += 1
                 ws = await alice.http.ws_connect(alice.base + "/api/events")
                 continue
@@ -178,7 +183,7 @@ async def test_the_ui_event_socket_ignores_hostile_frames_and_stays_up(tmp_path:
                     if json.loads(msg.data) == {"type": "pong"}:
                         break
             assert msg.type is WSMsgType.TEXT, (fuzz.seed, inputs, msg)
-        assert reconnects == 3
+        assert reconnects == 6
         status, state = await alice.call("GET", "/api/state")
         assert status == 200 and state["session"] is None
         await ws.close()
@@ -272,8 +277,9 @@ async def test_the_lan_session_socket_drops_hostile_frames(
     monkeypatch.setattr(invitee, "socket_link", socket_link)
     fuzz = Fuzz()
     expected: list[Frame] = []
-    for _ in range(40):
+    for n in range(40):
         ws = await client.ws_connect("/lan/session/ABCDEFGHJKLM")
+        await ws.send_bytes(b"\x00\xff")  # binary: ignored, not counted
         for _ in range(FRAMES_MAX):
             text = fuzz.text(relay.CHANNEL)
             await ws.send_str(text)
@@ -283,13 +289,17 @@ async def test_the_lan_session_socket_drops_hostile_frames(
                 continue
             if isinstance(frame, relay.HANDSHAKE):
                 expected.append(frame)
-        # Beyond FRAMES_MAX: one frame is taken (paced), the next one at once closes.
-        await ws.send_str(relay.Pake("bWVzc2FnZQ==").encode())
-        await ws.send_str(relay.Pake("bWVzc2FnZQ==").encode())
+        if n % 10 == 9:  # text that is not UTF-8 closes the socket (1007)
+            await ws.send_frame(*ENDINGS[2])
+            code = 1007
+        else:  # beyond FRAMES_MAX: one frame is taken (paced), the next one at once closes
+            await ws.send_str(relay.Pake("bWVzc2FnZQ==").encode())
+            await ws.send_str(relay.Pake("bWVzc2FnZQ==").encode())
+            expected.append(relay.Pake("bWVzc2FnZQ=="))
+            code = 1000
         async with asyncio.timeout(5):
             assert (await ws.receive()).type is WSMsgType.CLOSE
-        assert ws.close_code == 1000
-        expected.append(relay.Pake("bWVzc2FnZQ=="))
+        assert ws.close_code == code
     for link in links:
         await link.close()
     assert taken == expected and len(expected) > 40
