@@ -45,6 +45,9 @@ def test_priority_defaults_toml_env_flags(tmp_path: Path) -> None:
         ({"ORBIT_RENDEZVOUS_CORS_ORIGINS": "*"}, "cors_origins"),
         ({"ORBIT_RENDEZVOUS_SMTP_STARTTLS": "perhaps"}, "smtp_starttls"),
         ({"ORBIT_RENDEZVOUS_TOKEN_RATE_LIMIT_PER_HOUR": "0"}, "token_rate_limit_per_hour"),
+        ({"ORBIT_RENDEZVOUS_IPV6_PREFIX_LENGTH": "0"}, "ipv6_prefix_length: must be 1..128"),
+        ({"ORBIT_RENDEZVOUS_IPV6_PREFIX_LENGTH": "129"}, "ipv6_prefix_length"),
+        ({"ORBIT_RENDEZVOUS_RATE_LIMIT_KEYS_MAX": "0"}, "rate_limit_keys_max"),
     ],
 )
 def test_bad_settings_say_which_and_why(env: dict[str, str], fragment: str) -> None:
