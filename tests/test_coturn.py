@@ -42,8 +42,7 @@ async def joined_ice(tmp_path: Path, coturn: Coturn) -> dict[str, Any]:
         "--log-level",
         "debug",
         # (a flag for brevity; the README advises the environment for a real secret)
-        "--turn-shared-secret",
-        coturn.secret,
+        f"--turn-shared-secret={coturn.secret}",  # `=`: a secret may start with "-"
     )
     try:
         async with aiohttp.ClientSession() as http:

@@ -124,7 +124,7 @@ async def test_hiding_my_address_with_the_rendezvous_s_turn_server_runs_relayed(
     tmp_path: Path, coturn: Coturn
 ) -> None:
     process, url = await start_rendezvous(
-        tmp_path, "--turn-urls", coturn.turn_url, "--turn-shared-secret", coturn.secret
+        tmp_path, "--turn-urls", coturn.turn_url, f"--turn-shared-secret={coturn.secret}"
     )
     alice, bob = await asyncio.gather(
         start_daemon(tmp_path, "alice", url), start_daemon(tmp_path, "bob", url)

@@ -48,8 +48,7 @@ async def test_daemons_refresh_their_turn_credentials_before_they_expire(
         str(TTL_SECONDS),
         "--log-level",
         "debug",
-        "--turn-shared-secret",
-        coturn.secret,
+        f"--turn-shared-secret={coturn.secret}",  # `=`: a secret may start with "-"
     )
     daemons: list[Daemon] = []
     try:

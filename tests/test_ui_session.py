@@ -119,7 +119,12 @@ async def test_a_whole_session_in_two_browsers(
     await expect(alice.get_by_text("Host", exact=True).first).to_be_visible()
     qr = alice.get_by_role("img", name="QR code of the join link with the invite")
     await expect(qr).to_have_attribute("src", "/api/invite.svg")
-    assert await qr.evaluate("img => img.complete && img.naturalWidth > 0")
+    loaded_width = await qr.evaluate(
+        """img => img.complete ? img.naturalWidth
+            : new Promise(done => { img.onload = () => done(img.naturalWidth);
+                                    img.onerror = () => done(0); })"""
+    )
+    assert loaded_width > 0  # the QR code image loaded (waits for it, however slow)
     await expect(alice.get_by_label("Link for their browser")).to_have_value(
         f"http://127.0.0.1:7170/join#{invite}"
     )
