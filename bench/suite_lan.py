@@ -104,8 +104,8 @@ async def daemon_round(lan: NetnsLan, tmp: Path, n: int) -> dict[str, float]:
     loop = asyncio.get_running_loop()
     (h1, h2), homes = lan.hosts, (tmp / f"alice-{n}", tmp / f"bob-{n}")
     alice, bob = await asyncio.gather(
-        NsDaemon.start(h1, homes[0], "--profile", "alice"),
-        NsDaemon.start(h2, homes[1], "--profile", "bob"),
+        NsDaemon.start(h1, homes[0], "--profile", "alice", "--visible"),
+        NsDaemon.start(h2, homes[1], "--profile", "bob", "--visible"),
     )
     daemons = [alice, bob]
     figures: dict[str, float] = {}
@@ -122,7 +122,7 @@ async def daemon_round(lan: NetnsLan, tmp: Path, n: int) -> dict[str, float]:
         await step("kill -9 noticed", alice.nearby_until(empty, within=WAIT))
         figures["kill9_gone_s"] = loop.time() - killed
         await bob.stop()
-        bob = await NsDaemon.start(h2, homes[1], "--profile", "bob")
+        bob = await NsDaemon.start(h2, homes[1], "--profile", "bob", "--visible")
         daemons.append(bob)
         await step("restarted peer listed", alice.nearby_until(lists(bob_fp)))
         stopping = loop.time()

@@ -1,4 +1,5 @@
-"""The user's UI preferences (language, terms accepted, hide my address), kept in the data dir.
+"""The user's UI preferences (language, terms accepted, hide my address, LAN visibility),
+kept in the data dir.
 
 Nothing of a chat goes here: only what makes the UI the same after a restart.
 """
@@ -6,7 +7,7 @@ Nothing of a chat goes here: only what makes the UI the same after a restart.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,14 @@ class Preferences:
     # "Hide my address from the other person" (relay only) for the next sessions;
     # None: the `ice_relay_only` setting decides.
     hide_address: bool | None = None
+    # LAN visibility (`orbitd.lan.visibility.Visibility.to_json`): its own API, not
+    # part of `public()` or `update()`.
+    lan_visibility: dict[str, Any] = field(default_factory=dict)
 
     def public(self) -> dict[str, Any]:
-        return asdict(self)
+        shown = asdict(self)
+        del shown["lan_visibility"]
+        return shown
 
     def relay_only(self, setting: bool) -> bool:
         """Whether the next session connects only through a relay."""
@@ -49,10 +55,12 @@ class PreferencesStore:
         language = raw.get("language") if isinstance(raw, dict) else None
         accepted = raw.get("terms_accepted") if isinstance(raw, dict) else False
         hide = raw.get("hide_address") if isinstance(raw, dict) else None
+        lan = raw.get("lan_visibility") if isinstance(raw, dict) else None
         return Preferences(
             language=language if language in LANGUAGES else None,
             terms_accepted=accepted is True,
             hide_address=hide if isinstance(hide, bool) else None,
+            lan_visibility=lan if isinstance(lan, dict) else {},
         )
 
     def update(self, body: Any) -> Preferences:
@@ -70,9 +78,15 @@ class PreferencesStore:
         hide = body.get("hide_address", self.current.hide_address)
         if hide is not None and not isinstance(hide, bool):
             raise PreferenceError("hide_address must be true, false or null.")
-        self.current = Preferences(language=language, terms_accepted=accepted, hide_address=hide)
+        self.current = replace(
+            self.current, language=language, terms_accepted=accepted, hide_address=hide
+        )
         self._save()
         return self.current
+
+    def set_lan_visibility(self, visibility: dict[str, Any]) -> None:
+        self.current = replace(self.current, lan_visibility=visibility)
+        self._save()
 
     def _save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

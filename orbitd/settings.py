@@ -75,7 +75,11 @@ class Config:
     log_level: str = _s("info", "Log level: debug, info, warning or error.")
     lan_enabled: bool = _s(
         True,
-        "Advertise this daemon and list nearby ones (zeroconf, `_chatorbit._tcp`) on private LAN interfaces; `false` turns LAN discovery off.",
+        "Allow LAN mode: the Nearby switch, with which the user makes this daemon visible (zeroconf, `_chatorbit._tcp`, on private LAN interfaces) for 10 minutes or always on remembered networks; it is off until the user turns it on. `false`: no LAN mode at all, the switch is disabled.",
+    )
+    lan_visible_seconds: float = _s(
+        600.0,
+        'How long "visible for 10 minutes" lasts, in seconds (10 to 86400; tests shorten it).',
     )
     lan_interfaces: list[str] = _s(
         [],
@@ -232,6 +236,8 @@ def _validate_lan(config: Config) -> None:
             )
     if len(set(config.lan_interfaces)) != len(config.lan_interfaces):
         raise SettingsError("lan_interfaces: an address is named twice")
+    if not 10 <= config.lan_visible_seconds <= 86400:
+        raise SettingsError("lan_visible_seconds: must be 10..86400")
     if not 0 <= config.lan_port <= 65535:
         raise SettingsError("lan_port: must be 0..65535")
     if config.lan_port and config.lan_port == config.port:

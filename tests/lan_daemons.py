@@ -10,7 +10,9 @@ from tests.netns import Host, NetnsLan, NsDaemon
 
 
 async def start(host: Host, home: Path, name: str) -> NsDaemon:
-    return await NsDaemon.start(host, home / name, "--profile", name, "--", "--display-name", name)
+    return await NsDaemon.start(
+        host, home / name, "--profile", name, "--visible", "--", "--display-name", name
+    )
 
 
 async def fingerprint_of(daemon: NsDaemon) -> str:

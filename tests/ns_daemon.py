@@ -1,12 +1,14 @@
 """A driver run inside a network namespace: `ip netns exec NS python -m tests.ns_daemon ...`.
 
-    python -m tests.ns_daemon --home DIR --lan-address ADDR --profile NAME [-- ORBITD FLAGS]
+    python -m tests.ns_daemon --home DIR --lan-address ADDR --profile NAME [--visible]
+                              [-- ORBITD FLAGS]
 
 starts an orbitd (a child process) in this namespace: XDG dirs under DIR, UI on
 127.0.0.1 (a free port), LAN on ADDR, rendezvous http://127.0.0.1:9 (nothing
 listens there: the daemon is offline) unless `--rendezvous URL` names one. The
-driver logs in through the one-time link, subscribes to /api/events and then
-speaks JSON lines:
+driver logs in through the one-time link, subscribes to /api/events, with `--visible`
+makes the daemon visible on the LAN as its user would (`POST /api/nearby/visibility
+{"mode": "timed"}`: LAN presence is off until then) and then speaks JSON lines:
 
     stdout first line  {"ready": {"pid": ORBITD_PID, "base": URL, "log": PATH}}
     stdin              {"id": 1, "method": "GET", "path": "/api/nearby", "body": null}
@@ -103,6 +105,11 @@ async def run_daemon(args: argparse.Namespace) -> int:
         async with http.get(link, allow_redirects=False) as response:
             assert response.status == 303, await response.text()
         ws = await http.ws_connect(base + "/api/events")
+        if args.visible:
+            async with http.post(
+                base + "/api/nearby/visibility", json={"mode": "timed"}
+            ) as response:
+                assert response.status == 200, await response.text()
         emit({"ready": {"pid": child.pid, "base": base, "log": str(log_path)}})
 
         async def forward_events() -> None:
@@ -199,6 +206,7 @@ def main() -> int:
     parser.add_argument("--impostor", metavar="NAME")
     parser.add_argument("--claim-fp", metavar="FP")
     parser.add_argument("--raw", action="store_true")
+    parser.add_argument("--visible", action="store_true")
     parser.add_argument("orbitd_flags", nargs="*")
     args = parser.parse_args()
     if args.impostor:

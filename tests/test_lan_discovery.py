@@ -251,7 +251,9 @@ async def test_nearby_api_when_lan_is_off(
     assert (await client.get(f"/login?secret={SECRET}")).status == 200
     origin = {"Origin": f"http://127.0.0.1:{client.port}"}
     response = await client.get("/api/nearby")
-    assert await response.json() == {
+    body = await response.json()
+    visibility = body.pop("visibility")
+    assert body == {
         "enabled": False,
         "off": "disabled",
         "name": None,
@@ -259,6 +261,13 @@ async def test_nearby_api_when_lan_is_off(
         "port": None,
         "peers": [],
     }
+    assert (visibility["enabled"], visibility["mode"], visibility["visible"]) == (
+        False,
+        "off",
+        False,
+    )
+    response = await client.post("/api/nearby/visibility", json={"mode": "timed"}, headers=origin)
+    assert (response.status, (await response.json())["error"]) == (409, "lan_disabled")
     response = await client.post("/api/nearby/verify", json={"fingerprint": fp(1)}, headers=origin)
     assert (response.status, (await response.json())["error"]) == (409, "lan_off")
     response = await client.post("/api/nearby/verify", json={"fingerprint": "x"}, headers=origin)
@@ -267,6 +276,35 @@ async def test_nearby_api_when_lan_is_off(
     assert response.status == 403  # no Origin: refused like every state change
     response = await client.delete("/api/nearby/verify/bob", headers=origin)
     assert (response.status, (await response.json())["error"]) == (404, "not_verified")
+
+
+async def test_lan_mode_is_invisible_until_the_user_says_so(
+    tmp_path: Path, aiohttp_client: Callable[..., Awaitable[Client]]
+) -> None:
+    """LAN mode allowed (the default) but nobody chose to be visible: no presence, and
+    nothing is even looked at (the visibility is only read; no choice is made here, so
+    nothing is sent on the host's own LAN)."""
+    config = load_config(environ={}, overrides={"data_dir": str(tmp_path), "profile": "alice"})
+    assert config.lan_enabled is True
+    gate = LoginGate(profile="alice", login_secret=SECRET)
+    client = await aiohttp_client(create_app(config, load_or_create_identity(tmp_path), gate))
+    assert (await client.get("/api/nearby/visibility")).status == 401
+    assert (await client.get(f"/login?secret={SECRET}")).status == 200
+    body = await (await client.get("/api/nearby")).json()
+    assert (body["enabled"], body["off"], body["peers"]) == (False, "invisible", [])
+    shown = await (await client.get("/api/nearby/visibility")).json()
+    assert shown == {
+        "mode": "off",
+        "visible": False,
+        "remaining_seconds": None,
+        "here": [],
+        "networks": [],
+        "enabled": True,
+        "running": False,
+        "timed_seconds": 600,
+    }
+    response = await client.post("/api/nearby/visibility", json={"mode": "timed"})
+    assert response.status == 403  # no Origin: refused like every state change
 
 
 # --- end to end, in network namespaces --------------------------------------------------------
@@ -340,8 +378,10 @@ async def test_nearby_both_ways_kill9_restart_and_verified_before(
     watch(mdns_sniffer, netns_lan, alice_name, bob_name)
     names = ["--", "--display-name"]
     alice, bob = await asyncio.gather(
-        NsDaemon.start(h1, tmp_path / "alice", "--profile", "alice", *names, alice_name),
-        NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob", *names, bob_name),
+        NsDaemon.start(
+            h1, tmp_path / "alice", "--profile", "alice", "--visible", *names, alice_name
+        ),
+        NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob", "--visible", *names, bob_name),
     )
     daemons = [alice, bob]
     try:
@@ -378,7 +418,8 @@ async def test_nearby_both_ways_kill9_restart_and_verified_before(
         assert await asyncio.wait_for(bob.exited, 5) == -9
         await bob.stop()
 
-        # bob comes back (same key, same name): listed again, verified before
+        # bob comes back (same key, same name): listed again, verified before; still
+        # visible without asking again (the 10 minutes are a time in his preferences file)
         bob = await NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob", *names, bob_name)
         daemons.append(bob)
         await alice.nearby_until(lambda p: (by_fp(p, bob_fp) or {}).get("verified_before") is True)
@@ -413,8 +454,8 @@ async def test_spoofed_announcements_are_flagged(
     h1, h2, h3 = netns_lan.hosts
     watch(mdns_sniffer, netns_lan)
     alice, bob = await asyncio.gather(
-        NsDaemon.start(h1, tmp_path / "alice", "--profile", "alice"),
-        NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob"),
+        NsDaemon.start(h1, tmp_path / "alice", "--profile", "alice", "--visible"),
+        NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob", "--visible"),
     )
     daemons = [alice, bob]
     try:
@@ -451,7 +492,14 @@ async def test_spoofed_announcements_are_flagged(
 
         # 2. a real daemon with its own key announces the verified name "bob"
         mallory = await NsDaemon.start(
-            h3, tmp_path / "mallory", "--profile", "mallory", "--", "--display-name", "bob"
+            h3,
+            tmp_path / "mallory",
+            "--profile",
+            "mallory",
+            "--visible",
+            "--",
+            "--display-name",
+            "bob",
         )
         daemons.append(mallory)
         mallory_fp = await fingerprint_of(mallory)

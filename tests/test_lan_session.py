@@ -699,7 +699,14 @@ async def test_an_impostor_under_a_verified_name_cannot_start_a_session(
     alice, bob, alice_fp, bob_fp = await pair(netns_lan, tmp_path)
     h3 = netns_lan.hosts[2]
     mallory = await NsDaemon.start(
-        h3, tmp_path / "mallory", "--profile", "mallory", "--", "--display-name", "alice"
+        h3,
+        tmp_path / "mallory",
+        "--profile",
+        "mallory",
+        "--visible",
+        "--",
+        "--display-name",
+        "alice",
     )
     try:
         status, body = await bob.call("POST", "/api/nearby/verify", {"fingerprint": alice_fp})

@@ -1,7 +1,8 @@
 """An idle daemon has not loaded what only a session, LAN mode or an invite needs.
 
 This is the guard of the idle daemon's memory (`make bench` measures the RSS
-itself): the daemon runs as `python -m orbitd` does, with LAN off, its UI logged
+itself): the daemon runs as `python -m orbitd` does, with LAN mode allowed (the
+default) but not visible (the default: nothing is sent on the LAN), its UI logged
 in, listening to events and loading its pages; when it stops, it writes the
 modules it had loaded.
 """
@@ -27,7 +28,15 @@ sys.exit(main())
 """
 # What a session, LAN mode or a drawn invite loads, and nothing else does.
 HEAVY = ("aiortc", "aioice", "av", "cryptography", "spake2", "segno", "zeroconf", "ifaddr")
-UI_GETS = ("/", "/session", "/help", "/api/state", "/api/preferences", "/api/nearby")
+UI_GETS = (
+    "/",
+    "/session",
+    "/help",
+    "/api/state",
+    "/api/preferences",
+    "/api/nearby",
+    "/api/nearby/visibility",
+)
 
 
 def top_level(modules: list[str]) -> set[str]:
@@ -43,7 +52,7 @@ async def test_an_idle_daemon_with_its_ui_open_loads_no_session_lan_or_qr_code(
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "MODULES_OUT": str(out),
     }
-    flags = ["--port", "0", "--rendezvous", "http://127.0.0.1:9", "--no-lan-enabled"]
+    flags = ["--port", "0", "--rendezvous", "http://127.0.0.1:9"]
     process = await spawn(["-c", LAUNCHER, *flags], tmp_path / "orbitd.log", env)
     try:
         link = process.ready_line.split()[-1]

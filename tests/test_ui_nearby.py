@@ -86,6 +86,16 @@ async def test_nearby_card_invite_accept_and_code_in_the_browser(
 
 async def run_the_ui_flow(alice_page: Page, bob_page: Page, alice_fp: str, bob_fp: str) -> None:
     card = alice_page.get_by_role("region", name="Nearby")
+    # both were made visible "for 10 minutes" (tests/ns_daemon.py --visible): the switch
+    # says so, with the time left; bob switches to "always on this network"
+    switch = card.get_by_role("group", name="Visible to people nearby")
+    await expect(switch.get_by_role("radio", name="For 10 minutes")).to_be_checked()
+    await expect(switch).to_contain_text(re.compile(r"Visible for [0-9]+:[0-5][0-9] more\."))
+    bob_switch = bob_page.get_by_role("group", name="Visible to people nearby")
+    await bob_switch.get_by_role("radio", name="Always on this network").check()
+    await expect(bob_switch).to_contain_text("Visible whenever you are on this network.")
+    remembered = bob_page.get_by_role("list", name="Networks where you are always visible")
+    await expect(remembered.get_by_role("listitem")).to_have_count(1)
     peer = card.locator(f'li[data-fingerprint="{bob_fp}"]')
     await expect(peer).to_contain_text("bob")
     await expect(peer).to_contain_text(shortened(bob_fp))

@@ -5,22 +5,24 @@
 - `app[LAN_APP]`: the LAN listener's own `web.Application`, served on `lan_port`
   and bound only to the LAN addresses. It answers `GET /lan/hello`; more LAN
   routes (invites) may be added to it until the daemon starts;
-- a cleanup context that starts and stops `LanPresence` when `lan_enabled`,
-  pushing `{"type": "nearby", "peers": [...]}` to the UI's event sockets;
+- a cleanup context with the Nearby switch (`switch.LanSwitch`): `LanPresence` runs
+  only while the user made this daemon visible (off by default; `lan_enabled` false:
+  never), pushing `{"type": "nearby", "peers": [...]}` to the UI's event sockets;
 - the UI's routes (behind the daemon's Host/Origin/login checks):
   `GET /api/nearby`, `GET /api/nearby/verified`, `POST /api/nearby/verify`
-  `{"fingerprint", "replace"?}` and `DELETE /api/nearby/verify/{name}`;
+  `{"fingerprint", "replace"?}` and `DELETE /api/nearby/verify/{name}`; the switch's
+  `GET`/`POST /api/nearby/visibility` (`switch`);
 - LAN invites and sessions with no rendezvous: the listener's `/lan/invite...` and
   `/lan/session/{id}` (`listener`), the UI's `/api/nearby/invite`, `/requests` and
   `/code` (`routes`); the flows are in `invitee` and `inviter`, the signaling in `link`.
 
-zeroconf is imported only when LAN presence starts.
+zeroconf is imported only when LAN presence starts (the user made us visible).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +32,12 @@ from orbitcore.errors import Refusal, json_object, make_error_middleware
 
 from .. import api
 from ..keys import CONFIG, IDENTITY
-from . import listener, routes
+from ..pages import PREFERENCES
+from . import listener, routes, switch
+from .hello import add_hello
 from .invitee import Invitee
 from .inviter import Inviter
+from .networks import LanInterface
 from .peers import FINGERPRINT, VerifiedPeers
 
 if TYPE_CHECKING:
@@ -50,8 +55,10 @@ class LanState:
 
     store: VerifiedPeers | None = None
     presence: LanPresence | None = None
+    switch: switch.LanSwitch | None = None
     off: str | None = "starting"
-    """Why there is no presence: disabled, no_interface, cannot_start (None: running)."""
+    """Why there is no presence: disabled, invisible, no_interface, cannot_start (None:
+    running)."""
 
 
 LAN = web.AppKey("lan", LanState)
@@ -93,8 +100,10 @@ def setup_lan(app: web.Application) -> None:
     identity = app[IDENTITY]
     invitee = Invitee(identity, presence, manager, emit)
     inviter = Inviter(identity, app[CONFIG].lan_name, presence, manager, emit)
+    add_hello(app[LAN_APP], identity, app[CONFIG].lan_name)
     listener.add_routes(app[LAN_APP], invitee)
     routes.add_routes(app, inviter, invitee)
+    switch.add_routes(app, lambda: _switch(state))
     app.router.add_get("/api/nearby", _nearby)
     app.router.add_get("/api/nearby/verified", _verified)
     app.router.add_post("/api/nearby/verify", _verify)
@@ -103,57 +112,91 @@ def setup_lan(app: web.Application) -> None:
 
 
 async def _lan_ctx(app: web.Application) -> AsyncIterator[None]:
-    config, identity, state = app[CONFIG], app[IDENTITY], app[LAN]
+    config, state, preferences = app[CONFIG], app[LAN], app[PREFERENCES]
     state.store = VerifiedPeers(config.data_path())
-    if not config.lan_enabled:
-        state.off = "disabled"
-        yield
-        return
-    from .discovery import LanError, LanPresence, choose_interfaces
+    state.off = "invisible" if config.lan_enabled else "disabled"
 
-    interfaces, missing = choose_interfaces(config.lan_interfaces)
-    for why in missing:
-        log.warning(
-            "LAN: an interface in lan_interfaces is missing", extra={"fields": {"why": why}}
-        )
+    def lan_session() -> bool:
+        session = app[api.MANAGER].session
+        return session is not None and session.lan_peer is not None and not session.ended
+
+    state.switch = switch.LanSwitch(
+        enabled=config.lan_enabled,
+        wanted_interfaces=config.lan_interfaces,
+        visible_seconds=config.lan_visible_seconds,
+        load=lambda: preferences.current.lan_visibility,
+        save=preferences.set_lan_visibility,
+        start_presence=lambda interfaces: _start_presence(app, interfaces),
+        stop_presence=lambda: _stop_presence(app),
+        running=lambda: state.presence,
+        lan_session=lan_session,
+        emit=_emitter(app),
+    )
+    await state.switch.start()
+    try:
+        yield
+    finally:
+        await state.switch.stop()
+        state.off = "stopped"
+
+
+def _emitter(app: web.Application) -> Callable[[dict[str, Any]], None]:
+    def emit(event: dict[str, Any]) -> None:
+        events = app.get(api.EVENTS)
+        if events is not None:
+            events.emit(event)
+
+    return emit
+
+
+def _switch(state: LanState) -> switch.LanSwitch:
+    if state.switch is None:
+        raise Refusal(503, "lan_not_ready", "The daemon is still starting.")
+    return state.switch
+
+
+async def _start_presence(app: web.Application, interfaces: list[LanInterface]) -> None:
+    """Start LAN presence (zeroconf is imported here, the first time)."""
+    config, state = app[CONFIG], app[LAN]
     if not interfaces:
         state.off = "no_interface"
         log.info("LAN: no private LAN interface; nearby discovery is off")
-        yield
         return
-    events = app.get(api.EVENTS)
+    from .discovery import LanError, LanPresence
 
-    def on_change(peers: list[dict[str, Any]]) -> None:
-        if events is not None:
-            events.emit({"type": "nearby", "peers": peers})
-
+    emit = _emitter(app)
+    assert state.store is not None
     presence = LanPresence(
-        identity,
+        app[IDENTITY],
         config.lan_name,
         interfaces,
         config.lan_port,
         state.store,
         lan_app=app[LAN_APP],
-        on_change=on_change,
+        on_change=lambda peers: emit({"type": "nearby", "peers": peers}),
     )
     try:
         await presence.start()
     except LanError as exc:
         state.off = "cannot_start"
         log.warning("LAN: nearby discovery is off", extra={"fields": {"error": str(exc)}})
-        yield
         return
     state.presence, state.off = presence, None
-    inviter, invitee = app[routes.INVITER], app[routes.INVITEE_UI]
-    inviter.start()
-    invitee.start()
-    try:
-        yield
-    finally:
-        await inviter.stop()  # withdraws an open invite of ours
-        await invitee.stop()
-        state.presence, state.off = None, "stopped"
-        await presence.stop()
+    app[routes.INVITER].start()
+    app[routes.INVITEE_UI].start()
+    emit({"type": "nearby", "peers": presence.peers()})
+
+
+async def _stop_presence(app: web.Application) -> None:
+    state = app[LAN]
+    presence = state.presence
+    if presence is None:
+        return
+    await app[routes.INVITER].stop()  # withdraws an open invite of ours
+    await app[routes.INVITEE_UI].stop()
+    state.presence, state.off = None, "invisible"
+    await presence.stop()
+    _emitter(app)({"type": "nearby", "peers": []})
 
 
 def _nearby_state(state: LanState) -> dict[str, Any]:
@@ -165,6 +208,7 @@ def _nearby_state(state: LanState) -> dict[str, Any]:
         "interfaces": presence.addresses if presence else [],
         "port": presence.port if presence else None,
         "peers": presence.peers() if presence else [],
+        "visibility": state.switch.public() if state.switch is not None else None,
     }
 
 

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import ifaddr
 from aiohttp import web
 from zeroconf import IPVersion, NonUniqueNameException, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
@@ -53,10 +52,12 @@ from .hello import (
     HELLO_PATH,
     HELLO_STATE,
     PROTOCOL_VERSION,
-    HelloState,
+    add_hello,
     check_hello,
-    serve_hello,
 )
+from .networks import PRIVATE_NETWORKS as PRIVATE_NETWORKS  # re-exported
+from .networks import LanInterface as LanInterface  # re-exported
+from .networks import choose_interfaces as choose_interfaces  # re-exported
 from .peers import FINGERPRINT, VerifiedPeers, name_key
 
 log = logging.getLogger("orbitd.lan")
@@ -65,49 +66,12 @@ SERVICE_TYPE = "_chatorbit._tcp.local."
 HELLO_MAX_BYTES = 4096
 NAME_MAX_BYTES = 63
 MAX_CANDIDATES = 64  # announcements tracked at once; more are ignored (a noisy LAN)
-PRIVATE_NETWORKS = tuple(
-    ipaddress.IPv4Network(n)
-    for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16")
-)
 
 NearbyList = list[dict[str, Any]]
 
 
 class LanError(RuntimeError):
     """LAN presence could not start; the message says why."""
-
-
-# --- interfaces ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LanInterface:
-    address: str
-    network: ipaddress.IPv4Network
-
-
-def choose_interfaces(wanted: list[str]) -> tuple[list[LanInterface], list[str]]:
-    """The interfaces to use and a warning for each named address that is not here.
-
-    `wanted` empty: every interface address in a private range (RFC 1918 or
-    link-local), never loopback, never a public address.
-    """
-    here: dict[str, ipaddress.IPv4Network] = {}
-    for adapter in ifaddr.get_adapters():
-        for ip in adapter.ips:
-            if isinstance(ip.ip, str):  # IPv4; IPv6 addresses are tuples
-                iface = ipaddress.IPv4Interface(f"{ip.ip}/{ip.network_prefix}")
-                here.setdefault(ip.ip, iface.network)
-    if wanted:
-        chosen = [LanInterface(a, here[a]) for a in wanted if a in here]
-        missing = [f"{a} is not an address of this machine" for a in wanted if a not in here]
-        return chosen, missing
-    private = [
-        LanInterface(a, net)
-        for a, net in here.items()
-        if any(ipaddress.IPv4Address(a) in p for p in PRIVATE_NETWORKS)
-    ]
-    return private, []
 
 
 # --- the nearby list --------------------------------------------------------------------
@@ -197,8 +161,8 @@ class LanPresence:
         self._wanted_port = port
         self.port = 0  # the real one, once started
         self.lan_app = lan_app if lan_app is not None else web.Application()
-        self.lan_app[HELLO_STATE] = HelloState(identity, name)
-        self.lan_app.router.add_get(HELLO_PATH, serve_hello, allow_head=False)
+        if HELLO_STATE not in self.lan_app:  # else `add_hello` did (the daemon's app)
+            add_hello(self.lan_app, identity, name)
         self._runner: web.AppRunner | None = None
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None

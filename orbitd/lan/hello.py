@@ -81,6 +81,12 @@ async def serve_hello(request: web.Request) -> web.Response:
     return web.json_response(hello.to_dict())
 
 
+def add_hello(lan_app: web.Application, identity: Identity, name: str) -> None:
+    """`GET /lan/hello` on `lan_app` (before it first runs; it may run many times)."""
+    lan_app[HELLO_STATE] = HelloState(identity, name)
+    lan_app.router.add_get(HELLO_PATH, serve_hello, allow_head=False)
+
+
 def check_hello(
     hello: lan.Hello, *, nonce: str, name: str, fingerprint: str, address: str
 ) -> str | None:

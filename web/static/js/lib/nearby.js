@@ -8,7 +8,7 @@ import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const STARTED = new Set(["connecting", "ready"]);
-const OFF = new Set(["no_interface", "cannot_start", "starting", "stopped"]);
+const OFF = new Set(["no_interface", "cannot_start", "starting", "stopped", "invisible"]);
 const REASONS = new Set(["key_mismatch", "known_name_other_key", "duplicate_name"]);
 const OVER = new Set([
   "declined", "expired", "unreachable", "cancelled", "withdrawn", "gone", "invite_mismatch",
@@ -17,7 +17,7 @@ const OVER = new Set([
 const ERRORS = new Set([
   "session_in_progress", "invite_pending", "not_nearby", "not_nearby_there", "peer_busy",
   "rate_limited", "peer_unreachable", "lan_off", "request_closed", "request_not_found",
-  "name_verified_with_other_key",
+  "name_verified_with_other_key", "peer_knows_name_with_other_key", "lan_disabled", "no_network",
 ]);
 
 /** The first 16 bytes of a fingerprint in groups of four, as the page footer shows its own. */
@@ -29,6 +29,12 @@ export function shortFingerprint(fingerprint) {
 export function readCode(text) {
   const digits = String(text ?? "").replace(/\s+/g, "");
   return /^\d{6}$/.test(digits) ? digits : null;
+}
+
+/** Seconds as m:ss. */
+export function clock(seconds) {
+  const whole = Math.max(0, Math.ceil(seconds));
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
 }
 
 function spaced(code) {
@@ -96,12 +102,20 @@ export class Nearby {
       over: $("lan-request-dialog").querySelector("[data-lan-close]"),
     })[step]);
     this.verifying = null;
+    this.visibility = null;
+    this.visibleUntil = null; // Date.now() ms when "for 10 minutes" ends
+    this.ticker = null;
     this.wire();
   }
 
   // -- wiring ----------------------------------------------------------------------------
 
   wire() {
+    for (const choice of document.querySelectorAll("input[name=lan_visibility]")) {
+      choice.addEventListener("change", () => {
+        if (choice.checked) this.chooseVisibility(choice.value);
+      });
+    }
     $("lan-invite-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.sendInvite();
@@ -180,6 +194,10 @@ export class Nearby {
         this.peers = event.peers;
         this.renderPeers();
         break;
+      case "nearby-visibility":
+        this.renderVisibility(event);
+        this.refresh();
+        break;
       case "lan-request":
         this.incoming.set(event.request.id, event.request);
         this.renderRequests();
@@ -238,11 +256,70 @@ export class Nearby {
       this.peers = nearby.peers;
       this.incoming = new Map(requests.incoming.filter((r) => r.state === "pending").map((r) => [r.id, r]));
       this.card.hidden = nearby.off === "disabled";
+      if (nearby.visibility) this.renderVisibility(nearby.visibility);
       this.renderPeers();
       this.renderRequests();
       if (requests.outgoing && !this.flow) this.resumeInvite(requests.outgoing);
     } catch {
       // The events socket reconnects and asks again.
+    }
+  }
+
+  // -- visibility ------------------------------------------------------------------------
+
+  async chooseVisibility(mode) {
+    this.showError(null);
+    try {
+      this.renderVisibility(await api("POST", "/api/nearby/visibility", { mode }));
+    } catch (error) {
+      this.showError(error);
+      if (this.visibility) this.renderVisibility(this.visibility);
+    }
+  }
+
+  async forgetNetwork(network) {
+    this.showError(null);
+    try {
+      this.renderVisibility(await api("DELETE", `/api/nearby/visibility/networks/${network.id}`));
+    } catch (error) {
+      this.showError(error);
+    }
+  }
+
+  renderVisibility(visibility) {
+    this.visibility = visibility;
+    for (const choice of document.querySelectorAll("input[name=lan_visibility]")) {
+      choice.checked = choice.value === visibility.mode;
+      choice.disabled = !visibility.enabled;
+    }
+    this.visibleUntil = visibility.mode === "timed" && visibility.remaining_seconds
+      ? Date.now() + visibility.remaining_seconds * 1000 : null;
+    clearInterval(this.ticker);
+    this.ticker = this.visibleUntil ? setInterval(() => this.renderTimeLeft(), 1000) : null;
+    this.renderTimeLeft();
+    const list = $("nearby-networks");
+    const items = visibility.networks.map((network) => {
+      const item = document.createElement("li");
+      const label = document.createElement("span");
+      label.className = "mono";
+      label.textContent = network.label;
+      item.append(label, " ", button(t("home.nearby.visibility.forget"), "button button--sm button--ghost",
+        () => this.forgetNetwork(network), t("home.nearby.visibility.forgetLabel", { label: network.label })));
+      return item;
+    });
+    list.replaceChildren(...items);
+    list.hidden = items.length === 0;
+  }
+
+  renderTimeLeft() {
+    const state = $("nearby-visibility-state");
+    const mode = this.visibility?.mode;
+    if (mode === "timed" && this.visibleUntil) {
+      state.textContent = t("home.nearby.visibility.left", { time: clock((this.visibleUntil - Date.now()) / 1000) });
+    } else if (mode === "network") {
+      state.textContent = t("home.nearby.visibility.always");
+    } else {
+      state.textContent = t("home.nearby.visibility.hidden");
     }
   }
 
