@@ -10,9 +10,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from orbitcore.errors import MAX_BODY_BYTES, error_response
-from orbitcore.protocol.frames import ProtocolError
-from orbitcore.protocol.frames import read_json as bounded_json
+from orbitcore.errors import error_response, read_object
 from orbitcore.ratelimit import Verdict
 
 from .session import SessionError
@@ -36,15 +34,15 @@ def rate_limited(verdict: Verdict, now_ts: float) -> web.Response:
     )
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object, through the one reader both servers share (bounded,
+    valid Unicode in every string); an empty body is refused here, not read as {}."""
     if request.content_type != "application/json":
         raise SessionError(415, "unsupported_media_type", "Send the body as application/json.")
     raw = await request.read()
-    try:
-        return bounded_json(raw, max_bytes=MAX_BODY_BYTES)
-    except ProtocolError as exc:
-        reason = f"The request body is not acceptable JSON: {exc.message}"
-        raise SessionError(400, "invalid_json", reason) from None
+    if not raw:
+        raise SessionError(400, "invalid_json", "The request body is not acceptable JSON.")
+    return read_object(raw)
 
 
 def client_ip(
