@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import unicodedata
 from email.message import EmailMessage
 
 from .settings import Config
@@ -13,9 +14,15 @@ from .store import Report
 log = logging.getLogger("rendezvous.notify")
 
 
+def header_text(value: str, limit: int = 60) -> str:
+    """Text a reporter wrote, made fit for a header line: every control character (a
+    newline would end the header, or make EmailMessage refuse it) becomes a space."""
+    return "".join(" " if unicodedata.category(c)[0] == "C" else c for c in value[:limit])
+
+
 def _compose(config: Config, report: Report) -> EmailMessage:
     msg = EmailMessage()
-    msg["Subject"] = f"[ChatOrbit] abuse report #{report.id}: {report.reason[:60]}"
+    msg["Subject"] = f"[ChatOrbit] abuse report #{report.id}: {header_text(report.reason)}"
     msg["From"] = config.smtp_from
     msg["To"] = ", ".join(config.smtp_to)
     msg.set_content(
@@ -42,7 +49,7 @@ async def notify_report(config: Config, report: Report) -> bool:
         return False
     try:
         await asyncio.to_thread(_send, config, _compose(config, report))
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, ValueError, smtplib.SMTPException) as exc:
         log.warning(
             "report notice not sent", extra={"fields": {"report": report.id, "error": str(exc)}}
         )

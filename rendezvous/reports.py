@@ -18,6 +18,7 @@ routes = web.RouteTableDef()
 NOTIFY_TASKS = web.AppKey("notify_tasks", set[asyncio.Task[bool]])
 
 REASON_MAX, DETAILS_MAX, CONTACT_MAX = 200, 4000, 200
+REPORT_ID_DIGITS = 18  # below 2**63, SQLite's largest INTEGER
 
 
 def report_json(report: Report) -> dict[str, Any]:
@@ -120,14 +121,20 @@ async def list_reports(request: web.Request) -> web.Response:
     return web.json_response({"reports": [report_json(r) for r in reports]})
 
 
+def _report_id(raw: str) -> int:
+    """A report id from the path: ASCII digits that fit SQLite's INTEGER (not `²`,
+    which str.isdigit takes, nor thirty nines), else 404."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > REPORT_ID_DIGITS:
+        raise SessionError(404, "report_not_found", "No report has that id.")
+    return int(raw)
+
+
 @routes.post("/api/admin/reports/{report_id}/handled")
 async def mark_handled(request: web.Request) -> web.Response:
     _require_admin(request)
-    raw = request.match_info["report_id"]
-    if not raw.isdigit():
-        raise SessionError(404, "report_not_found", "No report has that id.")
+    report_id = _report_id(request.match_info["report_id"])
     svc = request.app[SERVICE]
-    report = await svc.store.mark_report_handled(int(raw), svc.now())
+    report = await svc.store.mark_report_handled(report_id, svc.now())
     if report is None:
         raise SessionError(404, "report_not_found", "No report has that id.")
     return web.json_response(report_json(report))

@@ -200,7 +200,7 @@ def validate_issue(body: Any) -> tuple[timedelta, int, int]:
     if not isinstance(body, dict):
         raise SessionError(422, "invalid_body", "The request body must be a JSON object.")
     option = body.get("validity_option", "day")
-    if option not in VALIDITY:
+    if not isinstance(option, str) or option not in VALIDITY:
         raise SessionError(
             422, "invalid_validity_option", "validity_option must be one of day, week, month, year."
         )
