@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiohttp import web
+
 _HERE = Path(__file__).resolve().parent
 
 
@@ -20,3 +22,29 @@ def _web_root() -> Path:
 
 
 WEB_ROOT = _web_root()
+
+
+STATIC_ROOT = (WEB_ROOT / "static").resolve()
+NAME_MAX = 255  # the longest file name most file systems take (a longer one: ENAMETOOLONG)
+
+
+async def static_file(request: web.Request) -> web.FileResponse:
+    """`GET /static/<path>`: a file under `web/static/`, or 404 for anything else (a
+    name too long for the file system, a NUL, `..`, a link out, a directory), never a 500."""
+    name = request.match_info["path"]
+    if not name or any(len(part) > NAME_MAX for part in name.split("/")):
+        raise web.HTTPNotFound()
+    try:
+        path = (STATIC_ROOT / name).resolve(strict=True)
+        path.relative_to(STATIC_ROOT)
+        if not path.is_file():
+            raise web.HTTPNotFound()
+    except (OSError, ValueError, RuntimeError):  # missing, too long, NUL, outside, a loop
+        raise web.HTTPNotFound() from None
+    return web.FileResponse(path)
+
+
+def add_static(app: web.Application) -> None:
+    """Serve `web/static/` under `/static/` (both programs: the daemon its UI, the
+    rendezvous its admin page)."""
+    app.router.add_get("/static/{path:.+}", static_file)

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from orbitcore.errors import json_object
 from orbitcore.i18n import catalog, negotiate
-from orbitcore.ui import WEB_ROOT
+from orbitcore.ui import add_static
 
 from .keys import CONFIG, IDENTITY
 from .preferences import PreferenceError, PreferencesStore
@@ -112,4 +112,4 @@ def setup(app: web.Application) -> None:
         app.router.add_get(path, page_handler(path))
     app.router.add_get("/api/preferences", get_preferences)
     app.router.add_post("/api/preferences", set_preferences)
-    app.router.add_static("/static", WEB_ROOT / "static", append_version=False)
+    add_static(app)

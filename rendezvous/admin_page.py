@@ -13,7 +13,7 @@ from aiohttp import web
 
 from orbitcore.i18n import LANGUAGES, catalog, negotiate
 from orbitcore.render import render
-from orbitcore.ui import WEB_ROOT
+from orbitcore.ui import add_static
 
 from .keys import ADMIN
 
@@ -56,4 +56,4 @@ async def admin_page(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     """Add `/admin` and the UI's static files (read-only) to the rendezvous."""
     app.router.add_get("/admin", admin_page)
-    app.router.add_static("/static", WEB_ROOT / "static", append_version=False)
+    add_static(app)
