@@ -40,9 +40,25 @@ async def state(request: web.Request) -> web.Response:
     return web.json_response(_state(request))
 
 
+def _issue_request(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /api/tokens' members, typed before they go on to the rendezvous (which
+    checks their ranges): a string option and whole numbers, or 422 here."""
+    option = body.get("validity_option", "day")
+    if not isinstance(option, str) or len(option) > 16:
+        raise ChatError(422, "invalid_validity_option", "validity_option must be a string.")
+    checked: dict[str, Any] = {"validity_option": option}
+    for name, default in (("ttl_minutes", 60), ("max_message_length", 2000)):
+        value = body.get(name, default)
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) > 2**31:
+            raise ChatError(422, f"invalid_{name}", f"{name} must be a whole number.")
+        checked[name] = value
+    return checked
+
+
 @routes.post("/api/tokens")
 async def request_token(request: web.Request) -> web.Response:
-    created = await request.app[MANAGER].create(await json_object(request))
+    body = _issue_request(await json_object(request))
+    created = await request.app[MANAGER].create(body)
     return web.json_response(created, status=201)
 
 

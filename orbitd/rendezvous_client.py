@@ -23,6 +23,20 @@ class RendezvousError(Refusal):
     """The rendezvous refused (its status and code), or could not be reached (503)."""
 
 
+def _refusal(status: int, payload: object) -> RendezvousError:
+    """The rendezvous's refusal as ours: a 4xx with its code and reason passes through;
+    its own failure (5xx) or an answer without them is a 502 here, never our 500."""
+    said = payload if isinstance(payload, dict) else {}
+    code, reason = said.get("error"), said.get("reason")
+    if status < 500 and isinstance(code, str) and code.isidentifier() and len(code) <= 64:
+        return RendezvousError(status, code, reason if isinstance(reason, str) else "")
+    return RendezvousError(
+        502,
+        "rendezvous_error",
+        f"The rendezvous failed to answer (HTTP {status}); try again in a moment.",
+    )
+
+
 class RendezvousClient:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -36,12 +50,10 @@ class RendezvousClient:
                 except ValueError:
                     payload = None
                 if response.status >= 400:
-                    if isinstance(payload, dict) and "error" in payload:
-                        raise RendezvousError(
-                            response.status, payload["error"], payload.get("reason", "")
-                        )
+                    raise _refusal(response.status, payload)
+                if not isinstance(payload, dict):
                     raise RendezvousError(
-                        502, "rendezvous_error", f"The rendezvous answered {response.status}."
+                        502, "rendezvous_error", "The rendezvous answered something not JSON."
                     )
                 return payload
         except (aiohttp.ClientError, TimeoutError) as exc:
