@@ -318,6 +318,12 @@ class Peer:
         return str(self._pc.localDescription.sdp)
 
     async def apply_remote_description(self, sdp: str, kind: str) -> None:
+        """The peer's offer or answer; one that drops or changes a media section of ours
+        is refused (ValueError) before aiortc sees it: aiortc would take it and then
+        fail in its connect task (an IndexError nobody can catch), media never starting."""
+        local = self._pc.localDescription
+        if local is not None and not keeps_sections(media_sections(local.sdp), sdp):
+            raise ValueError("the description drops or changes media sections")
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
 
     def path(self) -> str | None:
@@ -345,6 +351,17 @@ class Peer:
         if self._closing:  # replaced ones still deleting a TURN allocation: not for long
             await asyncio.wait(self._closing, timeout=CLOSE_WAIT_SECONDS)
         self._set_state(PeerState.CLOSED)
+
+
+def media_sections(sdp: str) -> list[str]:
+    """The media kind of each `m=` section of an SDP, in order."""
+    return [line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")]
+
+
+def keeps_sections(ours: list[str], sdp: str) -> bool:
+    """`sdp` has every media section `ours` has, at the same place and of the same kind
+    (an answer mirrors the offer; a new offer only adds sections, RFC 8829 5.2.2)."""
+    return media_sections(sdp)[: len(ours)] == ours
 
 
 def _private(host: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from orbitcore.protocol import peer
 from orbitcore.protocol.frames import ProtocolError
 from orbitcore.protocol.version import FEATURES
+from orbitd.peer import keeps_sections, media_sections
 from tests.fuzz import SEED, Fuzz
 from tests.processes import Daemon
 from tests.test_orbitd_hostile_peer import MARKER, Hostile, chat_still_works, daemon, meet
@@ -196,3 +197,60 @@ async def test_hostile_stream_and_liveness_frames_with_every_feature_agreed(
     log = alice.process.log_path.read_text()
     assert not [c for c in CRASHES if c in log], answered
     assert MARKER not in log
+
+
+async def test_call_and_renegotiation_frames_in_the_middle_of_calls(
+    tmp_path: Path, daemon: tuple[Daemon, str]
+) -> None:
+    """Calls the daemon starts and the hostile side starts, and in between, call and
+    rtc frames with the live call's id or another, garbage SDP and candidates, while a
+    renegotiation is under way: each is answered or dropped, the daemon's call goes back
+    to idle, and the chat goes on."""
+    alice, url = daemon
+    hostile = await meet(tmp_path, alice, url)
+    fuzz = Fuzz(SEED + 2)
+    rtc = [peer.RtcDescription, peer.RtcCandidate, peer.RtcNegotiate, peer.RtcRestart]
+    calls = [peer.CallAccept, peer.CallDecline, peer.CallHangup, peer.CallMute, peer.CallInvite]
+    live: str | None = None
+    try:
+        for i in range(600):
+            if i % 100 == 0:  # the daemon rings the hostile side
+                status, started = await alice.call("POST", "/api/call")
+                if status == 200:
+                    live = started["call"]["call_id"]
+            cls = fuzz.rng.choice(rtc + calls)
+            body = fuzz.valid(cls)
+            if "call_id" in body and fuzz.rng.random() < 0.6 and live is not None:
+                body["call_id"] = live
+            if cls is peer.CallInvite:
+                live = body["call_id"]
+            if cls is peer.RtcDescription and fuzz.rng.random() < 0.8:
+                body["sdp"] = broken_sdp(fuzz)
+            hostile.tell({"send": json.dumps(body)})
+            hostile.tell({"send": json.dumps({"type": f"sync-{i}"})})
+            while (await hostile.received()).get("in_reply_to") != f"sync-{i}":
+                pass
+        hangup = {"type": "call-hangup", "call_id": live or "0" * 32, "reason": "hung_up"}
+        hostile.tell({"send": json.dumps(hangup)})
+        await alice.call("POST", "/api/call/hangup")
+        status, state = await alice.call("GET", "/api/state")
+        assert status == 200 and state["session"]["phase"] == "ready", state
+        await chat_still_works(alice, hostile)
+    finally:
+        await hostile.close()
+    log = alice.process.log_path.read_text()
+    assert not [c for c in CRASHES if c in log]
+    assert MARKER not in log
+
+
+def test_a_description_that_drops_or_changes_our_media_sections_is_refused() -> None:
+    """What the call fuzz found: aiortc takes an answer (or a new offer) with fewer media
+    sections than ours, then its connect task dies with an IndexError; `Peer` refuses
+    such a description first."""
+    ours = media_sections("v=0\r\nm=application 9 X\r\nm=audio 9 Y 111\r\nm=video 9 Y 96\r\n")
+    assert ours == ["application", "audio", "video"]
+    assert keeps_sections(ours, "m=application 9 X\r\nm=audio 0 Y\r\nm=video 9 Y\r\n")
+    assert keeps_sections(ours, "m=application 9 X\nm=audio 9 Y\nm=video 9 Y\nm=audio 9 Y\n")
+    assert not keeps_sections(ours, "m=application 9 X\r\n")  # dropped
+    assert not keeps_sections(ours, "m=application 9 X\r\nm=video 9 Y\r\nm=audio 9 Y\r\n")
+    assert not keeps_sections(ours, "")
