@@ -73,12 +73,20 @@ def stdout_is_journal(environ: Mapping[str, str] | None = None) -> bool:
         return False
 
 
-def ready_line(config: Config, base: str, gate: LoginGate) -> str:
-    """The one line a user (or a script) reads: the login link, never logged; under
-    systemd (stdout is the journal) no link, only how to get one."""
+def ready_line(config: Config, base: str, named: str, gate: LoginGate) -> str:
+    """The one line a user (or a script) reads: the login link, never logged. On a
+    terminal it is on the UI's own name (its cookie reaches no other local server), the
+    loopback form after it; for a script (a pipe) the loopback link is the last word;
+    under systemd (stdout is the journal) there is no link, only how to get one."""
+    ready = f"orbitd {config.profile} ready:"
     if stdout_is_journal():
-        return f"orbitd {config.profile} ready: {base} (run `orbitd open` to log in)"
-    return f"orbitd {config.profile} ready: {base}{gate.login_path()}"
+        return f"{ready} {base} (run `orbitd open` to log in)"
+    if sys.stdout.isatty():
+        return (
+            f"{ready} {named}{gate.login_path()}\n"
+            f"  (where {ui_host_name(config.profile)} does not resolve: {base}{gate.login_path()})"
+        )
+    return f"{ready} {base}{gate.login_path()}"
 
 
 async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
@@ -115,7 +123,7 @@ async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
             }
         },
     )
-    print(ready_line(config, base, gate), flush=True)
+    print(ready_line(config, base, named, gate), flush=True)
     try:
         await stop.wait()
     finally:

@@ -193,6 +193,31 @@ async def test_under_systemd_the_ready_line_has_no_link(tmp_path: Path, runtime:
         await proc.wait()
 
 
+async def test_on_a_terminal_the_ready_line_links_the_ui_name(
+    tmp_path: Path, runtime: Path
+) -> None:
+    leader, follower = os.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "orbitd", "--port", "0", "--profile", "alice"),
+        stdout=follower,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=daemon_env(tmp_path, XDG_RUNTIME_DIR=str(runtime)),
+    )
+    os.close(follower)
+    try:
+        with os.fdopen(leader, "rb", buffering=0) as terminal:
+            first = await asyncio.wait_for(asyncio.to_thread(terminal.readline), 20)
+            second = await asyncio.wait_for(asyncio.to_thread(terminal.readline), 20)
+    finally:
+        proc.terminate()
+        await proc.wait()
+    link = LINK.search(first.decode())
+    assert first.startswith(b"orbitd alice ready: http://alice.orbitd.localhost:") and link
+    fallback = f"http://127.0.0.1:{link['port']}/login?secret={link['secret']}"
+    assert fallback in second.decode()
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 1000.0
