@@ -56,6 +56,10 @@ TIMED_OUT = (
     "The connection to the other side could not be made, neither directly nor through "
     "any of the relay servers tried."
 )
+NOTHING_CAME = (
+    "The other side joined, but nothing it sent arrived in time: the server did not pass "
+    "the connection on."
+)
 
 
 @dataclass(frozen=True)
@@ -108,10 +112,21 @@ class FirstConnect:
         hs = self.handshake
         agreed = hs.agreement is not None and "reconnect" in hs.agreement.features
         if self.resignal is None and hs.keys is not None and agreed:
-            self.resignal = Resignal(hs.seat, hs.keys, hs.invite.token)
+            self.resignal = Resignal(hs.seat, hs.keys, hs.invite.token, hs.boxes)
         return self.resignal
 
+    def resignal_now(self) -> Resignal | None:
+        """The re-signaling (`reconnect` agreed), made now if it is not yet."""
+        return self._fallback()
+
     # -- time --------------------------------------------------------------------------
+    def seat_taken(self, now: float) -> None:
+        """The rendezvous says the peer's seat is taken: from now on the whole connect
+        timeout, even if none of the peer's frames ever arrives (a relay that drops them
+        must not leave both sides waiting for the peer forever)."""
+        if self.started is None and self.due is None:
+            self.due = now + self.connect_timeout
+
     def start(self, now: float) -> None:
         """The keys exist (phase `exchanging-keys`): the first plan's time starts."""
         if self.started is None:
@@ -123,8 +138,11 @@ class FirstConnect:
     def tick(self, now: float) -> list[FirstOutput]:
         """Host: the next plan when this one's time is up; either side: `connect_timeout`
         when there is none left."""
-        if self.done or self.due is None or now < self.due or self.started is None:
+        if self.done or self.due is None or now < self.due:
             return []
+        if self.started is None:  # the peer's seat is taken, its key exchange never came
+            self.done = True
+            return [Failed("connect_timeout", NOTHING_CAME)]
         fallback = self._fallback() is not None
         if self.handshake.seat is Seat.HOST:
             if fallback and self.tried < self.plans:

@@ -29,6 +29,8 @@ from orbitcore.protocol import relay, signal, version
 from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
 
 from . import __version__
+from .boxes import FEATURE as BOUND_BOXES
+from .boxes import Boxes, Opened
 from .crypto import (
     Invite,
     Pake,
@@ -36,8 +38,6 @@ from .crypto import (
     Seat,
     SessionKeys,
     b64,
-    open_box,
-    seal,
     short_auth_string,
     unb64,
 )
@@ -94,8 +94,19 @@ class PhaseChanged:
 Output = SendRelay | MakeOffer | MakeAnswer | UseAnswer | Verified | Failed | PhaseChanged
 
 MISMATCH = "The invite was wrong or has been tampered with. This token is now burned."
+RELAY_ABORTED = "The server ended the connection attempt."
+UNSEALED_ABORT = "The other side or the server ended the connection attempt."
 ANNOUNCE_VERSION_ENV = "ORBITD_ANNOUNCE_PROTOCOL_VERSION"  # test hooks, docs/protocol.md
 ANNOUNCE_FEATURES_ENV = "ORBITD_ANNOUNCE_FEATURES"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The session's countdown and message limit, as the host issued them (sealed in its
+    confirm): what a `session-status` from the relay must agree with."""
+
+    ttl_minutes: int | None = None
+    max_message_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,9 +136,15 @@ def sdp_fingerprint(sdp: str) -> str | None:
 
 class Handshake:
     def __init__(
-        self, seat: Seat, invite: Invite, announcement: Announcement | None = None
+        self,
+        seat: Seat,
+        invite: Invite,
+        announcement: Announcement | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.seat = seat
+        self.known_limits = limits or Limits()  # what this side knows (sealed in its confirm)
+        self.limits: Limits | None = None  # the host's, once both confirms are read
         self.invite = invite
         self.announcement = announcement or Announcement()
         # The peer's confirm, read: what both can use, or why they cannot talk.
@@ -139,7 +156,8 @@ class Handshake:
         self.keys: SessionKeys | None = None
         self.local_sdp: str | None = None
         self.remote_sdp: str | None = None
-        self._aad = f"chatorbit/signal/{invite.token}".encode()
+        self.boxes: Boxes | None = None  # once the keys exist (shared with `resignal`)
+        self._held_sdp: str | None = None  # host: its offer, sealed once the confirm is read
 
     # -- outputs helpers ---------------------------------------------------
     def _set_phase(self, phase: Phase) -> list[Output]:
@@ -154,15 +172,23 @@ class Handshake:
             return []
         out: list[Output] = []
         if tell_peer:
-            out.append(SendRelay(relay.Abort(code)))
+            if self.boxes is not None and self.boxes.bound:
+                out.append(self._sealed(signal.Abort(code)))
+            else:
+                out.append(SendRelay(relay.Abort(code)))
         out += self._set_phase(Phase.FAILED)
         out.append(Failed(code, reason))
         return out
 
     def _sealed(self, body: signal.SignalFrame) -> SendRelay:
-        assert self.keys is not None
-        box = seal(self.keys.signal_send, body.encode().encode(), self._aad)
-        return SendRelay(relay.Sealed(box))
+        assert self.boxes is not None
+        confirm = isinstance(body, signal.Confirm)  # every version must read it
+        return SendRelay(self.boxes.seal("handshake", body.encode().encode(), legacy=confirm))
+
+    def _dropped(self, reason: str) -> list[Output]:
+        """A frame the relay may have replayed, reordered or made up: no effect."""
+        log.info("protocol_error", extra={"fields": {"channel": "signal", "dropped": reason}})
+        return []
 
     def _confirm(self) -> signal.Confirm:
         mine = self.announcement
@@ -171,6 +197,8 @@ class Handshake:
             mine.protocol,
             mine.features,
             mine.software,
+            self.known_limits.ttl_minutes,
+            self.known_limits.max_message_length,
         )
 
     # -- inputs --------------------------------------------------------------
@@ -193,7 +221,9 @@ class Handshake:
                 "protocol_error", "The peer sent a malformed key exchange.", tell_peer=True
             )
         if self._peer_pake is not None:
-            if message == self._peer_pake:
+            if message == self._peer_pake or self.agreement is not None:
+                # a resend after a reconnect, or (the keys proven by the peer's confirm)
+                # one the relay made up
                 return []  # the same message again (a resend after a reconnect)
             return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
         self._peer_pake = message
@@ -201,6 +231,7 @@ class Handshake:
             self.keys = self._pake.finish(message)
         except SealError:
             return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
+        self.boxes = Boxes(self.seat, self.keys, self.invite.token)
         out = self._set_phase(Phase.EXCHANGING_KEYS)
         out.append(self._sealed(self._confirm()))
         if self.seat is Seat.HOST:
@@ -208,16 +239,20 @@ class Handshake:
         return out
 
     def handle_sealed(self, frame: relay.Sealed) -> list[Output]:
-        if self.keys is None:
+        if self.keys is None or self.boxes is None:
             return self._fail(
                 "protocol_error", "A sealed message came before the key exchange.", tell_peer=True
             )
         try:
-            plain = open_box(self.keys.signal_recv, frame.box, self._aad)
+            opened = self.boxes.open(frame, "handshake")
         except (SealError, ValueError):
+            if self.agreement is not None:  # the peer's confirm proved the keys: the relay
+                return self._dropped("a box that does not open")
             return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
+        if not isinstance(opened, Opened):
+            return self._dropped(opened.reason)
         try:
-            body = signal.CHANNEL.parse(plain)
+            body = signal.CHANNEL.parse(opened.plain)
         except ProtocolError:
             return self._fail(
                 "protocol_error", "The peer sent a malformed sealed message.", tell_peer=True
@@ -227,7 +262,17 @@ class Handshake:
             if body.seat != expected_peer.value:  # our own box reflected back
                 return self._fail("invite_mismatch", MISMATCH, tell_peer=True)
             return self._negotiate(body)
-        if self.agreement is None or self.remote_sdp is not None:
+        if self.boxes.bound and not opened.bound:
+            return self._dropped(f"an unbound `{body.TYPE}` from a peer that binds its boxes")
+        if isinstance(body, signal.Abort):
+            if body.code == "invite_mismatch":  # sealed: one of our boxes was changed
+                return self._fail("invite_mismatch", MISMATCH, tell_peer=False)
+            return self._fail(
+                "peer_aborted", "The other side gave up the connection.", tell_peer=False
+            )
+        if self.remote_sdp is not None:  # a replay (of a peer that does not bind its boxes)
+            return self._dropped(f"a second `{body.TYPE}`")
+        if self.agreement is None:
             return self._fail(
                 "protocol_error", "The peer sent an unexpected description.", tell_peer=True
             )
@@ -263,16 +308,28 @@ class Handshake:
             log.info("protocol versions differ: %s here, %s there", mine.protocol, peer_version)
             return self._fail("version_mismatch", result.message(), tell_peer=False)
         self.agreement = result
-        return []
+        assert self.boxes is not None
+        self.boxes.bound = BOUND_BOXES in result.features
+        host_says = confirm if self.seat is Seat.GUEST else self._confirm()
+        self.limits = Limits(host_says.ttl_minutes, host_says.max_message_length)
+        held, self._held_sdp = self._held_sdp, None
+        return [self._sealed(signal.Offer(held))] if held is not None else []
 
     def handle_abort(self, frame: relay.Abort) -> list[Output]:
-        if frame.code == "invite_mismatch":
-            return self._fail("invite_mismatch", MISMATCH, tell_peer=False)
-        return self._fail("peer_aborted", "The other side gave up the connection.", tell_peer=False)
+        """An unsealed abort: anyone on the way could have made it up. Never read as
+        tampering; once the chat is ready, ignored (it no longer needs the relay)."""
+        if self.phase is Phase.READY:
+            return self._dropped("an unsealed abort during the chat")
+        if self.boxes is not None and self.boxes.bound:  # the peer would have sealed it
+            return self._fail("relay_aborted", RELAY_ABORTED, tell_peer=False)
+        return self._fail("peer_aborted", UNSEALED_ABORT, tell_peer=False)
 
     def local_description(self, sdp: str) -> list[Output]:
         """Our offer (host) or answer (guest) is ready: seal it for the peer."""
         self.local_sdp = sdp
+        if self.seat is Seat.HOST and self.agreement is None:
+            self._held_sdp = sdp  # sealed once the guest's confirm says how (`bound-boxes`)
+            return []
         body = signal.Offer(sdp) if self.seat is Seat.HOST else signal.Answer(sdp)
         return [self._sealed(body)]
 

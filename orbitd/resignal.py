@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from orbitcore.protocol import relay, signal
 from orbitcore.protocol.frames import ProtocolError
 
-from .crypto import SealError, Seat, SessionKeys, open_box, seal
+from .boxes import Boxes
+from .boxes import Opened as BoxOpened
+from .crypto import SealError, Seat, SessionKeys
 from .handshake import sdp_fingerprint
 
 log = logging.getLogger("orbitd.resignal")
@@ -75,15 +77,18 @@ Opened = Reoffered | Reanswered | RejoinAsked | Dropped
 
 
 class Resignal:
-    def __init__(self, seat: Seat, keys: SessionKeys, token: str) -> None:
+    def __init__(
+        self, seat: Seat, keys: SessionKeys, token: str, boxes: Boxes | None = None
+    ) -> None:
         self.seat = seat
         self._keys = keys
-        self._aad = f"chatorbit/signal/{token}/reconnect".encode()
+        # The handshake's (`bound-boxes`: one count per direction for the whole session).
+        self.boxes = boxes or Boxes(seat, keys, token)
         self.generation = 0  # the connection the handshake verified
         self.remote_sdp: str | None = None  # the sealed SDP of `generation`'s peer
 
     def _seal(self, body: signal.Reoffer | signal.Reanswer | signal.Rejoin) -> relay.Sealed:
-        return relay.Sealed(seal(self._keys.signal_send, body.encode().encode(), self._aad))
+        return self.boxes.seal("reconnect", body.encode().encode())
 
     def reoffer(self, generation: int, sdp: str) -> relay.Sealed:
         """Host: seal the offer of a new connection, numbered `generation`."""
@@ -107,9 +112,15 @@ class Resignal:
     def open(self, frame: relay.Sealed) -> Opened:
         """A sealed frame from the relay during the chat."""
         try:
-            body = signal.CHANNEL.parse(open_box(self._keys.signal_recv, frame.box, self._aad))
+            opened = self.boxes.open(frame, "reconnect")
         except (SealError, ValueError):
             return Foreign("the box does not open as a reconnect box")
+        if not isinstance(opened, BoxOpened):
+            return Foreign(opened.reason) if frame.phase != "reconnect" else Dropped(opened.reason)
+        if self.boxes.bound and not opened.bound:
+            return Dropped("an unbound reconnect box from a peer that binds its boxes")
+        try:
+            body = signal.CHANNEL.parse(opened.plain)
         except ProtocolError:
             return Dropped("the sealed body is malformed")
         if isinstance(body, signal.Reoffer) and self.seat is Seat.GUEST:

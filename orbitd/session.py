@@ -23,10 +23,11 @@ from .chat import ChatError, ChatOutput, Conversation, Send
 from .connecting import Connecting
 from .crypto import Invite, Seat
 from .durable import DURABLE, DurableStream, StreamFull
-from .first_connect import AnswerReoffer, FirstConnect, FirstOutput, NextPlan
+from .first_connect import NOTHING_CAME, AnswerReoffer, FirstConnect, FirstOutput, NextPlan
 from .handshake import (
     Failed,
     Handshake,
+    Limits,
     MakeAnswer,
     MakeOffer,
     Phase,
@@ -49,6 +50,7 @@ RELAY_UNAVAILABLE = (
     "Hiding your address needs a relay (TURN) server, and none is known: neither your "
     "settings nor the server name one. Turn off \u201chide my address\u201d or add a TURN server."
 )
+STATUS_SLACK_SECONDS = 5.0  # a countdown pushed again may be this much shorter (rounding, latency)
 Emit = Callable[[dict[str, Any]], None]
 OnFrame = Callable[[Frame], None]
 
@@ -132,7 +134,7 @@ class ChatSession:
         self.status = status
         self.max_message_length = int(status.get("max_message_length", 2000))
         self._emit = emit
-        self.handshake = Handshake(seat, invite, announced())
+        self.handshake = Handshake(seat, invite, announced(), _limits(status))
         # The ICE servers: the user's and the rendezvous's, one STUN and one TURN server
         # per connection; `ice_plans.advance()` before a new connection tries the next.
         self.ice_plans = IcePlans(
@@ -275,17 +277,63 @@ class ChatSession:
         self._spawn(self._run(self.first.sealed(frame, now)))
 
     def status_changed(self, status: dict[str, Any]) -> None:
+        contradiction = self._contradicts(status)
+        if contradiction is not None:  # the relay's word against the sealed handshake's
+            log.info("session-status ignored", extra={"fields": {"contradicts": contradiction}})
+            return
         self._update_status(status)
         if self.reconnect is not None:
             self.reconnect.signaling_news()
         self._publish()
 
     def ended_elsewhere(self, reason: str) -> None:
-        """The rendezvous (or a LAN link) says the session is over."""
+        """The rendezvous (or a LAN link) says the session is over. While the peer's seat
+        is taken but nothing it sent ever arrived, that is its connect timeout (ours is
+        running too): said as one, not as an end by hand."""
+        if (
+            self.handshake.phase is Phase.WAITING
+            and self.first.due is not None
+            and reason == "manually_ended"
+        ):
+            failed = Failed("connect_timeout", NOTHING_CAME)
+            self._spawn(self._failed(failed, tell_rendezvous=False))
+            return
         self._spawn(self.end(reason, tell_peer=False, tell_rendezvous=False))
+
+    def _contradicts(self, status: dict[str, Any]) -> str | None:
+        """What in a `session-status` contradicts the limits both daemons agreed in the
+        sealed handshake (the host's): the message limit, the countdown's length, a
+        countdown longer than that."""
+        agreed = self.handshake.limits
+        if agreed is None:
+            return None
+        timer = status.get("timer") or {}
+        remaining = timer.get("remaining_seconds")
+        if (
+            agreed.max_message_length is not None
+            and status.get("max_message_length", agreed.max_message_length)
+            != agreed.max_message_length
+        ):
+            return "max_message_length"
+        if agreed.ttl_minutes is not None:
+            if timer.get("ttl_minutes", agreed.ttl_minutes) != agreed.ttl_minutes:
+                return "ttl_minutes"
+            if isinstance(remaining, int | float) and remaining > agreed.ttl_minutes * 60:
+                return "remaining_seconds"
+        if (
+            isinstance(remaining, int | float)
+            and self._ends_at is not None
+            and status.get("state") == "ACTIVE"
+            and time.monotonic() + remaining < self._ends_at - STATUS_SLACK_SECONDS
+        ):
+            return "remaining_seconds"  # a running countdown never jumps ahead
+        return None
 
     def _update_status(self, status: dict[str, Any]) -> None:
         self.status = status
+        if self.first.started is None and _both_seated(status):
+            self.first.seat_taken(asyncio.get_running_loop().time())
+            self.connecting.arm()
         remaining = (status.get("timer") or {}).get("remaining_seconds")
         if status.get("state") == "ACTIVE" and isinstance(remaining, int | float):
             self._ends_at = time.monotonic() + remaining
@@ -366,6 +414,9 @@ class ChatSession:
 
     def _verified(self, out: Verified) -> None:
         self.connecting.cancel()
+        agreed = self.handshake.limits
+        if agreed is not None and agreed.max_message_length is not None:
+            self.max_message_length = agreed.max_message_length  # the host's, sealed
         self.conversation = Conversation(
             out.keys, self.max_message_length, keyed_signature=self.has_feature("keyed-signature")
         )
@@ -382,7 +433,7 @@ class ChatSession:
                 out.keys,
                 self.token,
                 self.peer,
-                resignal=self.first.resignal,  # at the generation that came up
+                resignal=self.first.resignal_now(),  # at the generation that came up
                 send_relay=self._socket.send,
                 send_peer=self._send_peer,
                 changed=self._publish,
@@ -398,7 +449,7 @@ class ChatSession:
             self._spawn(self._socket.close())
         self._publish()
 
-    async def _failed(self, failure: Failed) -> None:
+    async def _failed(self, failure: Failed, *, tell_rendezvous: bool = True) -> None:
         log.warning("session failed", extra={"fields": {"code": failure.code}})
         event = {"type": "error", "code": failure.code, "message": failure.reason}
         if self.handshake.incompatible is not None:  # the UI words it with both versions
@@ -406,7 +457,7 @@ class ChatSession:
             event["local_version"] = self.handshake.incompatible.local_version
         self._emit(event)
         # A wrong or tampered invite burns the token: nobody gets a second guess.
-        await self.end(failure.code, tell_peer=False, tell_rendezvous=True)
+        await self.end(failure.code, tell_peer=False, tell_rendezvous=tell_rendezvous)
 
     def _link_lost(self) -> None:
         """The connection is gone (`orbitd.reconnect`): durable frames wait for the next."""
@@ -630,3 +681,18 @@ class ChatSession:
         self._publish()
         for task in list(self._tasks):
             task.cancel()
+
+
+def _limits(status: dict[str, Any]) -> Limits:
+    """The countdown and message limit this side knows (sealed in its confirm)."""
+    timer = status.get("timer") or {}
+    ttl, length = timer.get("ttl_minutes"), status.get("max_message_length")
+    return Limits(
+        ttl if isinstance(ttl, int) and not isinstance(ttl, bool) else None,
+        length if isinstance(length, int) and not isinstance(length, bool) else None,
+    )
+
+
+def _both_seated(status: dict[str, Any]) -> bool:
+    seats = status.get("participants")
+    return isinstance(seats, dict) and bool(seats.get("host")) and bool(seats.get("guest"))

@@ -171,3 +171,24 @@ def test_one_plan_is_the_old_behaviour() -> None:
     host, _, _ = pair(plans=1)
     assert host.due == 20.0 and host.tick(19.9) == []
     assert kinds(host.tick(20.0)) == ["failed connect_timeout"]
+
+
+def test_the_connect_timeout_starts_when_the_peers_seat_is_taken() -> None:
+    # A relay that passes on nothing: the rendezvous says both seats are taken, and no
+    # key exchange ever comes. Both sides end instead of waiting for the peer forever.
+    for seat in (Seat.HOST, Seat.GUEST):
+        first = FirstConnect(
+            Handshake(seat, Invite(TOKEN, new_secret())), plans=3, connect_timeout=20.0
+        )
+        assert first.tick(100.0) == []  # alone at the rendezvous: no deadline
+        first.seat_taken(100.0)
+        first.seat_taken(110.0)  # the status again: the deadline stays
+        assert [kinds(first.tick(t)) for t in (119.9, 120.0, 130.0)] == [
+            [],
+            ["failed connect_timeout"],
+            [],
+        ]
+    # Once the keys exist the plans' own clock takes over.
+    host, _, _ = pair(plans=2)
+    host.seat_taken(0.0)
+    assert host.due == 10.0 and host.tick(10.0) == [NextPlan()]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from orbitcore.protocol import relay
@@ -114,9 +116,10 @@ def test_wrong_secret_fails_on_both_sides_as_invite_mismatch() -> None:
     assert len(unb64(box.box)) > NONCE_BYTES + 16
     host_out = deliver(host, guest_confirm)
     assert kinds(host_out) == ["send abort", "phase failed", "failed invite_mismatch"]
-    # The abort reaches the guest, which fails the same way without answering.
-    guest_out = deliver(guest, host_out)
-    assert kinds(guest_out) == ["phase failed", "failed invite_mismatch"]
+    # Its abort is unsealed (no shared key): anyone could have made it up, so it is never
+    # read as tampering; the guest learns of the mismatch from the host's confirm, which
+    # the relay passes on before the abort.
+    assert kinds(deliver(guest, host_out)) == ["phase failed", "failed peer_aborted"]
     assert host.handle(relay.Pake("AAAA")) == []  # failed stays failed
 
 
@@ -142,7 +145,22 @@ def test_a_relay_that_changes_the_sealed_sdp_is_caught() -> None:
     assert isinstance(offer, relay.Sealed)
     box = bytearray(offer.box.encode())
     box[20] = ord("A") if box[20] != ord("A") else ord("B")
-    out = guest.handle(relay.Sealed(box.decode()))
+    # The confirms proved both have the keys: a box that does not open is the relay's
+    # doing, dropped without effect; the real one still goes through.
+    assert guest.handle(replace(offer, box=box.decode())) == []
+    assert kinds(guest.handle(offer)) == ["phase connecting", "MakeAnswer"]
+
+
+def test_a_box_that_does_not_open_before_the_confirm_is_a_mismatch() -> None:
+    secret = new_secret()
+    host = Handshake(Seat.HOST, Invite(TOKEN, secret))
+    guest = Handshake(Seat.GUEST, Invite(TOKEN, secret))
+    (confirm,) = frames(deliver(guest, host.start()))
+    deliver(host, guest.start())
+    assert isinstance(confirm, relay.Sealed)
+    box = bytearray(confirm.box.encode())
+    box[20] = ord("A") if box[20] != ord("A") else ord("B")
+    out = host.handle(relay.Sealed(box.decode()))
     assert kinds(out) == ["send abort", "phase failed", "failed invite_mismatch"]
 
 
@@ -156,11 +174,7 @@ def test_a_reflected_box_is_refused() -> None:
         b'{"kind": "confirm", "seat": "host"}',
         b"chatorbit/signal/" + TOKEN.encode(),
     )
-    assert kinds(host.handle(relay.Sealed(own))) == [
-        "send abort",
-        "phase failed",
-        "failed invite_mismatch",
-    ]
+    assert host.handle(relay.Sealed(own)) == []  # after the confirms: dropped
     with pytest.raises(ValueError):
         open_box(host.keys.signal_recv, own, b"chatorbit/signal/" + TOKEN.encode())
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import UnionType
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from .frames import Channel, Frame, ProtocolError, Text, text
 
@@ -52,17 +52,26 @@ class Pake(Frame):
 @dataclass(frozen=True)
 class Sealed(Frame):
     """A box (base64 nonce + AES-GCM ciphertext) under the PAKE's signaling key; inside, a
-    frame of the `signal` channel. The rendezvous cannot open it."""
+    frame of the `signal` channel. The rendezvous cannot open it. With feature
+    `bound-boxes` every box after the confirm carries `seq` (the sender's count, from 1)
+    and `phase` (`handshake`, `reconnect`), both sealed into its associated data with the
+    direction: the receiver drops a box whose `seq` is not above every one it took
+    (`orbitd/boxes.py`)."""
 
     TYPE = "sealed"
     box: Annotated[str, Text(MAX_BYTES)]
+    seq: int | None = None
+    phase: Literal["handshake", "reconnect"] | None = None
 
 
 @CHANNEL.register
 @dataclass(frozen=True)
 class Abort(Frame):
     """A daemon gives up the handshake: `invite_mismatch` (a box did not open: the token
-    is burned), `protocol_error`, or another code."""
+    is burned), `protocol_error`, or another code. Unsealed, so anyone on the way could
+    make one up: never read as tampering (`peer_aborted`; `relay_aborted`, "the server
+    ended the attempt", from a peer that announced `bound-boxes`, which seals its aborts),
+    and ignored once the chat is ready."""
 
     TYPE = "abort"
     code: CODE

@@ -21,8 +21,9 @@ CHANNEL = Channel(
     "JSON sealed inside the relay's `sealed` frame (or the LAN link's), one body per box, "
     "named by `kind` (not `type`, for daemons older than versioning). At most 65536 bytes. "
     "A body that is not well-formed fails the handshake with `protocol_error`; a box that "
-    "does not open fails it with `invite_mismatch`. Either way the other side gets the "
-    "relay's `abort`.",
+    "does not open before the peer's `confirm` fails it with `invite_mismatch` (after it, "
+    "the keys are proven and such a box is dropped). Either way the other side gets an "
+    "`abort`: sealed with `bound-boxes`, else the relay's.",
     max_bytes=65536,
     key="kind",
 )
@@ -51,6 +52,11 @@ class Confirm(SignalFrame):
     protocol: str | None = text(9, pattern=VERSION_RE, default=None)
     features: tuple[Annotated[str, Text(32, FEATURE_RE)], ...] | None = None
     software: str | None = text(64, default=None)
+    # Added in 1.3 (`bound-boxes`): the session's limits as the sender knows them (the
+    # host issued them, the guest read them at its join). The host's are the session's;
+    # a `session-status` that contradicts them is ignored (the relay's word, unsealed).
+    ttl_minutes: int | None = None
+    max_message_length: int | None = None
 
     def __post_init__(self) -> None:
         if self.features is not None and len(self.features) > MAX_FEATURES:
@@ -117,3 +123,16 @@ class Rejoin(SignalFrame):
 
     TYPE: ClassVar[str] = "rejoin"
     generation: int
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class Abort(SignalFrame):
+    """A daemon gives up the handshake (feature `bound-boxes`): after the confirms, an
+    abort travels sealed and bound like any box, so the relay cannot make one up. An
+    unsealed relay `abort` from a peer that announced `bound-boxes` is the server's:
+    reported as "the server ended the attempt", never as tampering, and ignored once
+    the chat is ready."""
+
+    TYPE: ClassVar[str] = "abort"
+    code: Annotated[str, Text(64, r"[a-z][a-z0-9_]{0,63}")]

@@ -12,7 +12,14 @@ import re
 from dataclasses import dataclass
 
 PROTOCOL_VERSION = "1.3"
-FEATURES: tuple[str, ...] = ("chat", "calls", "reconnect", "resume", "keyed-signature")
+FEATURES: tuple[str, ...] = (
+    "chat",
+    "calls",
+    "reconnect",
+    "resume",
+    "keyed-signature",
+    "bound-boxes",
+)
 LEGACY_VERSION = "1.0"
 LEGACY_FEATURES: tuple[str, ...] = ("chat", "calls")
 VERSION_RE = r"[0-9]{1,4}\.[0-9]{1,4}"

@@ -19,10 +19,11 @@ const PHASES = new Set(["waiting-for-peer", "exchanging-keys", "connecting", "re
 const END_REASONS = new Set([
   "manually_ended", "timer_expired", "token_expired", "invite_mismatch", "fingerprint_mismatch",
   "connect_timeout", "protocol_error", "peer_aborted", "version_mismatch", "relay_unavailable",
+  "relay_aborted",
 ]);
 const ERRORS = new Set([
   "invite_mismatch", "fingerprint_mismatch", "connect_timeout", "protocol_error", "bad_peer_frame",
-  "version_mismatch", "relay_unavailable",
+  "version_mismatch", "relay_unavailable", "relay_aborted",
 ]);
 const PATHS = new Set(["lan-direct", "internet-direct", "relayed", "loopback"]);
 const CHAT_ERRORS = new Set([
