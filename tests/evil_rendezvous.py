@@ -44,8 +44,34 @@ class OwnPake:
         return {"type": "pake", "msg": base64.b64encode(ours.start()).decode()}
 
 
+def drop_relayed(token: str, seat: str, frame: dict[str, Any]) -> dict[str, Any] | None:
+    """Pass on nothing one daemon sends for the other (its own pings still go through):
+    the rendezvous sees both seats taken, neither daemon ever hears from the other."""
+    return None if frame.get("type") in ("pake", "sealed", "abort") else frame
+
+
+class Recorder:
+    """Passes every frame on, keeping what each seat sent (`sent`) and what the rendezvous
+    sent it (`heard`, as text); `inject` puts a frame of the relay's making into a seat's
+    socket, after everything passed on before."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[dict[str, Any]]] = {"host": [], "guest": []}
+        self.heard: dict[str, list[str]] = {"host": [], "guest": []}
+        self.sockets: dict[str, web.WebSocketResponse] = {}
+
+    def __call__(self, token: str, seat: str, frame: dict[str, Any]) -> dict[str, Any] | None:
+        self.sent[seat].append(frame)
+        return frame
+
+    async def inject(self, seat: str, frame: dict[str, Any] | str) -> None:
+        text = frame if isinstance(frame, str) else json.dumps(frame)
+        await self.sockets[seat].send_str(text)
+
+
 def evil_app(upstream: str, tamper: Tamper) -> web.Application:
     app = web.Application()
+    recorder = tamper if isinstance(tamper, Recorder) else None
     seats: dict[str, str] = {}  # client identity -> seat, learned from join answers
 
     async def http(request: web.Request) -> web.StreamResponse:
@@ -74,6 +100,8 @@ def evil_app(upstream: str, tamper: Tamper) -> web.Application:
         seat = seats.get(identity, "host")
         downstream = web.WebSocketResponse()
         await downstream.prepare(request)
+        if recorder is not None:
+            recorder.sockets[seat] = downstream
         headers = {"Authorization": credential} if credential else {}
         async with (
             aiohttp.ClientSession() as client,
@@ -92,6 +120,8 @@ def evil_app(upstream: str, tamper: Tamper) -> web.Application:
             async def to_downstream() -> None:
                 async for msg in up:
                     if msg.type is aiohttp.WSMsgType.TEXT:
+                        if recorder is not None:
+                            recorder.heard[seat].append(msg.data)
                         await downstream.send_str(msg.data)
                 await downstream.close()
 
