@@ -20,7 +20,7 @@ import pytest
 from orbitd.lan.networks import LanInterface, Network, identify
 from orbitd.lan.visibility import NETWORKS_MAX, Visibility, VisibilityError
 from orbitd.preferences import PreferencesStore
-from tests.lan_daemons import fingerprint_of
+from tests.lan_daemons import fingerprint_of, invite, phase, sees
 from tests.netns import MdnsSniffer, NetnsLan, NsDaemon, netns_lan_fixture
 
 __all__ = ["netns_lan_fixture"]  # the fixture, used by name
@@ -258,4 +258,67 @@ async def test_invisible_by_default_visible_for_a_while_then_off_and_remembered_
         assert (status, body["error"]) == (404, "network_not_found")
     finally:
         await asyncio.gather(*(d.stop() for d in daemons))
+        sniffer.close()
+
+
+@pytest.mark.parametrize("netns_lan", [2], indirect=True)
+async def test_a_lan_session_outlives_the_visibility_then_presence_stops(
+    netns_lan: NetnsLan, tmp_path: Path
+) -> None:
+    """alice is visible for 10 s and starts a LAN session with bob meanwhile. When the
+    10 s are over she stops announcing (heard on the wire: a goodbye, then nothing
+    more), but the session and its listener go on; once it ends, presence stops."""
+    h1, h2 = netns_lan.hosts
+    alice_name = f"alice-{os.getpid()}"
+    sniffer = sniff_in(netns_lan.switch)
+    heard = sniffer.leaks = Heard()
+    sniffer.markers.append(alice_name.encode())
+    alice, bob = await asyncio.gather(
+        NsDaemon.start(
+            h1,
+            tmp_path / "alice",
+            "--profile",
+            "alice",
+            "--visible",
+            "--",
+            "--lan-visible-seconds",
+            "10",
+            "--display-name",
+            alice_name,
+        ),
+        NsDaemon.start(h2, tmp_path / "bob", "--profile", "bob", "--visible"),
+    )
+    try:
+        alice_fp, bob_fp = await fingerprint_of(alice), await fingerprint_of(bob)
+        await asyncio.gather(sees(alice, bob_fp), sees(bob, alice_fp))
+        request = await invite(alice, bob, bob_fp)
+        status, accepted = await bob.call("POST", f"/api/nearby/requests/{request['id']}/accept")
+        assert status == 200, accepted
+        await alice.event("lan-accepted", request_id=request["id"])
+        status, opened = await alice.call(
+            "POST", "/api/nearby/code", {"request_id": request["id"], "code": accepted["code"]}
+        )
+        assert status == 200, opened
+        await asyncio.gather(phase(alice, "ready"), phase(bob, "ready"))
+
+        # the 10 s end during the session: no announcement any more, the listener stays
+        ended = await alice.until("nearby-visibility", lambda e: e["visible"] is False, 30)
+        assert ended["running"] is True and ended["mode"] == "off"
+        for sender, receiver, text in ((alice, bob, "still here"), (bob, alice, "me too")):
+            status, sent = await sender.call("POST", "/api/messages", {"text": text})
+            assert status == 201, sent
+            got = await receiver.event("message")
+            assert got["message"]["text"] == text
+        said = len(heard)  # her goodbye (TTL 0) went out before the event
+
+        # the session ends: presence stops (within the switch's 10 s look), bob drops alice
+        status, _ = await alice.call("POST", "/api/session/end", {})
+        assert status == 200
+        stopped = await alice.until("nearby-visibility", lambda e: e["running"] is False, 30)
+        assert stopped["visible"] is False
+        await bob.nearby_until(gone(alice_fp))
+        assert listening(h1.ns) == ""
+        assert len(heard) == said  # nothing of alice on the wire after her goodbye
+    finally:
+        await asyncio.gather(alice.stop(), bob.stop())
         sniffer.close()

@@ -173,6 +173,7 @@ class LanPresence:
         self._tasks: set[asyncio.Task[None]] = set()
         self._published: NearbyList = []
         self._stopping = False
+        self.withdrawn = False
 
     @property
     def addresses(self) -> list[str]:
@@ -259,6 +260,31 @@ class LanPresence:
             log.warning("LAN: cannot announce this daemon", extra={"fields": {"error": str(exc)}})
             return
         log.debug("LAN: announced", extra={"fields": {"service": self._info.name}})
+
+    async def withdraw(self) -> None:
+        """Stop announcing (a goodbye) but keep the listener and the list: visibility
+        ended while a LAN session still needs the listener for its signaling."""
+        if self._zc is None or self._info is None or self.withdrawn:
+            return
+        self.withdrawn = True
+        registering = list(self._tasks)
+        await asyncio.gather(*registering, return_exceptions=True)
+        try:
+            task = await self._zc.async_unregister_service(self._info)
+            await task
+        except (KeyError, OSError) as exc:
+            log.warning(
+                "LAN: cannot withdraw the announcement", extra={"fields": {"error": str(exc)}}
+            )
+            return
+        log.info("LAN: announcement withdrawn (the listener stays for the session)")
+
+    def announce_again(self) -> None:
+        """Visible again before the LAN session that kept us withdrawn ended."""
+        if self._zc is None or not self.withdrawn:
+            return
+        self.withdrawn = False
+        self._spawn(self._register())
 
     async def stop(self) -> None:
         self._stopping = True

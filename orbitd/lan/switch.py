@@ -8,8 +8,8 @@ timer ends, when the user turns it off, or when we leave a remembered network
 all on the LAN: no announcement, no listener, no browsing (an invisible daemon
 could not invite anyone anyway: the invitee checks that the inviter's key answers
 a hello at its address). A LAN session that is running when visibility ends keeps
-its presence until the session ends (its signaling link goes through the
-listener), then it stops.
+the listener until the session ends (its signaling link goes through it): the
+announcement is withdrawn at once (a goodbye), the rest stops after the session.
 
 UI routes (behind the daemon's Host/Origin/login checks):
 
@@ -182,12 +182,16 @@ class LanSwitch:
         async with self._lock:
             ids = {n.id for n in self.here}
             want = self.enabled and self.visibility.visible(self.clock(), ids)
-            running = self._running() is not None
-            if want and not running:
+            presence = self._running()
+            if want and presence is None:
                 await self._start_presence(self.interfaces)
-            elif running and not want:
+            elif want and presence is not None and presence.withdrawn:
+                presence.announce_again()
+            elif presence is not None and not want:
                 if self._lan_session():
-                    log.info("LAN: invisible once the LAN session ends")
+                    if not presence.withdrawn:
+                        log.info("LAN: invisible; the listener stays until the LAN session ends")
+                        await presence.withdraw()
                 else:
                     await self._stop_presence()
                     log.info("LAN: invisible")
