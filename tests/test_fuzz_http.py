@@ -55,6 +55,7 @@ CONTENT_TYPES = (
     "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
     "application/json; charset=latin-1", "", "application/jsonx",
 )  # fmt: skip
+QUERY_NAMES = ("include_handled", "lang", "secret", "token", "format", "since")
 LINE_MAX = 8190  # aiohttp's longest request line
 # The members each endpoint reads, so that most bodies are nearly right.
 ENDPOINT_FIELDS = {
@@ -158,7 +159,11 @@ class Gen:
         return quote(self.string()[:300], safe="", errors="surrogatepass") or "x"
 
     def path(self, canonical: str, plausible: list[str]) -> str:
-        return PLACEHOLDER.sub(lambda _m: self.segment(plausible), canonical)
+        path = PLACEHOLDER.sub(lambda _m: self.segment(plausible), canonical)
+        if self.rng.random() < 0.15:  # a query: the parameters some routes read, or junk
+            name = self.rng.choice(QUERY_NAMES) if self.rng.random() < 0.8 else self.segment([])
+            path += f"?{name}={self.segment(plausible)}"
+        return path
 
     def content_type(self) -> str:
         return "application/json" if self.rng.random() < 0.85 else self.rng.choice(CONTENT_TYPES)
