@@ -289,3 +289,15 @@ async def test_a_crash_is_a_logged_500_with_no_stack_in_the_body(
     assert json.loads(text)["error"] == "internal_error"
     assert "secret internals" not in text and "Traceback" not in text
     assert any(r.getMessage() == "unhandled error" and r.exc_info for r in caplog.records)
+
+
+async def test_http_aiohttp_cannot_parse_is_one_info_line(
+    rv: RendezvousClient, daemon: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    for client in (rv, daemon):
+        response = await client.get("/api/session/" + "A" * 9000 + "/status")
+        assert response.status == 400  # aiohttp's own answer: the line is over 8 KiB
+    refused_lines = [r for r in caplog.records if r.getMessage() == "bad HTTP request refused"]
+    assert len(refused_lines) == 2 and all(r.levelno == logging.INFO for r in refused_lines)
+    no_tracebacks(caplog)
