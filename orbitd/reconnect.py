@@ -65,6 +65,7 @@ class Reconnector:
         self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answer: asyncio.Future[str] | None = None  # host: the current reanswer's SDP
+        self._offered: int | None = None  # host: the generation of the reoffer it waits on
         self._open: asyncio.Event = asyncio.Event()  # the current generation's channel
         self._pending: Reoffered | None = None  # guest: the newest reoffer not yet answered
         self._answering = False
@@ -132,8 +133,11 @@ class Reconnector:
         if isinstance(opened, Dropped):
             log.info("sealed frame dropped", extra={"fields": {"reason": opened.reason}})
         elif isinstance(opened, Reanswered):
-            if self._answer is not None and not self._answer.done():
-                self._answer.set_result(opened.sdp)
+            # Only the answer to this attempt's reoffer: one to the previous attempt's can
+            # arrive while this one's connection is still being made.
+            answer = self._answer
+            if answer is not None and not answer.done() and opened.generation == self._offered:
+                answer.set_result(opened.sdp)
         elif isinstance(opened, Reoffered):
             self._reoffered(opened)
         elif isinstance(opened, RejoinAsked):
@@ -231,11 +235,14 @@ class Reconnector:
         self._answer = self._loop.create_future()
         self._nudge.clear()
         self._offered_at = None
+        self._offered = None
         try:
             async with asyncio.timeout(ATTEMPT_SECONDS):
                 generation = await self.peer.replace()
                 sdp = await self.peer.create_offer()
-                await self._send_relay(self.resignal.reoffer(generation, sdp))
+                sealed = self.resignal.reoffer(generation, sdp)
+                self._offered = generation
+                await self._send_relay(sealed)
                 self._offered_at = self._loop.time()
                 answer = await self._answer_or_nudge(self._answer)
                 if answer is None:
