@@ -145,11 +145,13 @@ class SignalingSocket:
                 async with self._http.ws_connect(
                     self._url, heartbeat=20, headers=self._headers
                 ) as ws:
-                    self._ws = ws
                     self.connected.set()
                     delay = None
+                    # What waited goes out first, in order: frames sent meanwhile join the
+                    # queue (sealed boxes are numbered; the peer drops one that comes late).
                     while self._outbox:
                         await ws.send_str(self._outbox.pop(0))
+                    self._ws = ws
                     async for msg in ws:
                         if msg.type is aiohttp.WSMsgType.TEXT:
                             self._deliver(msg.data)
