@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -80,7 +81,7 @@ def relayed(text: str) -> Frame | None:
 
 
 async def test_the_rendezvous_socket_answers_every_hostile_frame_and_keeps_relaying(
-    make_rendezvous: MakeRendezvous,
+    make_rendezvous: MakeRendezvous, caplog: pytest.LogCaptureFixture
 ) -> None:
     rv = await make_rendezvous(
         ws_messages_per_second=100000.0, ws_message_burst=100000, held_messages_max=64
@@ -147,6 +148,7 @@ async def test_the_rendezvous_socket_answers_every_hostile_frame_and_keeps_relay
     draining.cancel()
     for ws in (host, guest, other_host, other_guest):
         await ws.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_the_ui_event_socket_ignores_hostile_frames_and_stays_up(tmp_path: Path) -> None:
@@ -229,8 +231,16 @@ async def test_the_lan_listener_answers_hostile_bodies_with_4xx_json(
     client, _ = lan_listener
     fuzz = Fuzz()
     statuses: dict[int, int] = {}
-    for i in range(1500):
-        roll = i % 6
+    for i in range(1750):
+        roll = i % 7
+        if roll == 6:  # the session socket of a request that is not there
+            request_id = fuzz.rng.choice(("ABCDEFGHJKLM", fuzz.matching(None), "A" * 300))
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await client.ws_connect(
+                    "/lan/session/" + quote(request_id.encode("utf-8", "surrogatepass"), safe="")
+                )
+            assert refused.value.status == 404, (fuzz.seed, i, refused.value.status)
+            continue
         if roll in (0, 1, 2):
             body = fuzz.text(lan.CHANNEL, [lan.CHANNEL.frames["invite"]])
             response = await client.post("/lan/invite", data=body.encode("utf-8", "surrogatepass"))
