@@ -80,6 +80,13 @@ async def json_object(request: web.Request) -> dict[str, Any]:
     return read_object(await request.read())
 
 
+def route_of(request: web.Request) -> str:
+    """What a log may say of the request's path: its route (`/api/session/{token}/end`),
+    never the path itself, which may hold a token or a seat's credential."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "-"
+
+
 class BadHttpFilter(logging.Filter):
     """aiohttp answers HTTP it cannot parse (a request line over 8 KiB, a broken header)
     with its own 400 before any middleware runs, and logs it as an error with a
@@ -119,10 +126,10 @@ def make_error_middleware(internal_reason: str) -> Middleware:
             allow = {k: v for k, v in exc.headers.items() if k == "Allow"}
             return error_response(exc.status, code, exc.reason, allow)
         except ConnectionResetError:  # the client hung up (mid-body, say): nobody to answer
-            log.info("client went away", extra={"fields": {"path": request.path}})
+            log.info("client went away", extra={"fields": {"route": route_of(request)}})
             return error_response(400, "client_gone", "The request ended before its body.")
         except Exception:
-            log.exception("unhandled error", extra={"fields": {"path": request.path}})
+            log.exception("unhandled error", extra={"fields": {"route": route_of(request)}})
             return error_response(500, "internal_error", internal_reason)
 
     return errors
