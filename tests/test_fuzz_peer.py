@@ -1,23 +1,29 @@
-"""Fuzzing the data channel (issue #11): a hostile peer (tests/hostile_peer.py, a real
-aiortc guest that completed the handshake) puts thousands of seeded malformed frames
+"""Fuzzing a hostile peer (issue #11): a guest (tests/hostile_peer.py, a real aiortc
+guest that completed the handshake) puts thousands of seeded malformed frames
 (tests/fuzz.py, `FUZZ_SEED` repeats a run) on a real daemon's data channel: random
 members for every peer frame type, random JSON, deep nesting, lone surrogates. Each
 unreadable one is answered with one `error` frame; well-formed frames that make no sense
-(unknown ids and calls, garbage SDP and candidates, stray stream and liveness frames)
-are answered or dropped. The daemon never crashes, and the chat works afterwards."""
+(unknown ids and calls, garbage SDP and candidates, stray stream and liveness frames,
+call frames in the middle of calls) are answered or dropped. Before any data channel, a
+guest with only the token sends random handshake frames through the rendezvous. The
+daemon never crashes, logs nothing the peer wrote, and the chat works afterwards."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
 
-from orbitcore.protocol import peer
+import aiohttp
+
+from orbitcore.protocol import peer, relay
 from orbitcore.protocol.frames import ProtocolError
 from orbitcore.protocol.version import FEATURES
 from orbitd.peer import keeps_sections, media_sections
 from tests.fuzz import SEED, Fuzz
-from tests.processes import Daemon
+from tests.processes import EVENT_WAIT, Daemon, start_daemon, start_rendezvous
 from tests.test_orbitd_hostile_peer import MARKER, Hostile, chat_still_works, daemon, meet
 
 __all__ = ["daemon"]  # the fixture, used by name
@@ -254,3 +260,71 @@ def test_a_description_that_drops_or_changes_our_media_sections_is_refused() -> 
     assert not keeps_sections(ours, "m=application 9 X\r\n")  # dropped
     assert not keeps_sections(ours, "m=application 9 X\r\nm=video 9 Y\r\nm=audio 9 Y\r\n")
     assert not keeps_sections(ours, "")
+
+
+async def test_a_hostile_guest_on_the_signaling_socket(tmp_path: Path) -> None:
+    """Before there is a data channel: a guest that joins with the token (not the secret)
+    and sends the daemon random `pake`, `sealed` and `abort` frames (and garbage, which
+    the rendezvous refuses) through the rendezvous. The daemon's session ends (the
+    handshake fails or the guest aborted) or keeps waiting; it never crashes, and a real
+    guest chats with it afterwards."""
+    limits = ("--token-rate-limit-per-hour", "100", "--join-rate-limit-per-hour", "100")
+    rendezvous, url = await start_rendezvous(tmp_path, *limits)
+    alice = await start_daemon(tmp_path, "alice", url)
+    fuzz = Fuzz(SEED + 3)
+    handshake = [relay.Pake, relay.Sealed, relay.Abort]
+    sent = 0
+    ends: dict[str, int] = {}
+    async with aiohttp.ClientSession() as http:
+        for round_ in range(20):
+            status, created = await alice.call(
+                "POST", "/api/tokens", {"validity_option": "day", "ttl_minutes": 60}
+            )
+            assert status == 201, created
+            token = created["invite"].split("-")[0]
+            identity = f"hostile-{round_}"
+            async with http.post(
+                url + "/api/tokens/join", json={"token": token, "client_identity": identity}
+            ) as response:
+                assert response.status == 200, await response.text()
+            ws = await http.ws_connect(f"{url}/api/ws/{token}/{identity}")
+            for _ in range(50):
+                if fuzz.rng.random() < 0.7:
+                    text = json.dumps(fuzz.valid(fuzz.rng.choice(handshake)))
+                else:
+                    text = fuzz.text(relay.CHANNEL, handshake)
+                with contextlib.suppress(ConnectionError):  # the session ended: closed
+                    await ws.send_str(text)
+                    sent += 1
+            with contextlib.suppress(ConnectionError):
+                await ws.send_str('{"type": "ping"}')
+            async with asyncio.timeout(EVENT_WAIT):  # our pong, or the close of an ended one
+                while (msg := await ws.receive()).type is aiohttp.WSMsgType.TEXT:
+                    if json.loads(msg.data)["type"] == "pong":
+                        break
+            await ws.close()
+            status, state = await alice.call("GET", "/api/state")
+            assert status == 200
+            session = state["session"]
+            if session is not None and session["phase"] == "ended":
+                reason = session["ended"]["reason"]
+            else:  # still waiting for a real guest (or about to read what was sent)
+                assert msg.type is aiohttp.WSMsgType.TEXT, (msg, session)
+                reason = "waiting"
+                status, _ = await alice.call("POST", "/api/session/end")
+                assert status == 200
+            ends[reason] = ends.get(reason, 0) + 1
+    try:
+        assert sent > 500, (sent, ends)
+        assert set(ends) <= {"protocol_error", "invite_mismatch", "peer_aborted", "waiting"}, ends
+        hostile = await meet(tmp_path, alice, url)
+        try:
+            await chat_still_works(alice, hostile)
+        finally:
+            await hostile.close()
+    finally:
+        await alice.close()
+        await rendezvous.stop()
+    log = alice.process.log_path.read_text()
+    assert not [c for c in CRASHES if c in log]
+    assert MARKER not in log
