@@ -182,7 +182,9 @@ class IceCandidate:
 @dataclass(frozen=True)
 class RtcDescription(RtcFrame):
     """An SDP offer or answer renegotiating the connection (media for a call, an ICE
-    restart when `ice_restart`)."""
+    restart when `ice_restart`). One that drops or changes a media section the receiver
+    already has (an answer that does not mirror the offer, an offer without the call's
+    audio or video) is not applied."""
 
     TYPE: ClassVar[str] = "rtc-description"
     kind: Literal["offer", "answer"]
