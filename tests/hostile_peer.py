@@ -13,7 +13,10 @@ JSON lines on stdin/stdout; ``<-`` from the test, ``->`` to it:
     <- {"cmd": "quit"}
 
 Run it as ``python -m tests.hostile_peer RENDEZVOUS_URL INVITE`` from the repository
-root (the environment's ORBITD_ANNOUNCE_* hooks apply to it too).
+root (the environment's ORBITD_ANNOUNCE_* hooks apply to it too). With ``--host`` in
+place of the invite it is the host instead: it makes the invite and tells it first,
+
+    -> {"invite": INVITE}                   for the daemon under test to join
 """
 
 from __future__ import annotations
@@ -69,7 +72,11 @@ async def main() -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     try:
-        await manager.join(invite)
+        if invite == "--host":
+            created = await manager.create({"validity_option": "day", "ttl_minutes": 60})
+            say({"invite": created["invite"]})
+        else:
+            await manager.join(invite)
         ready = await asyncio.wait_for(watch.ready, 30)
         say({"ready": True, "protocol": ready.get("protocol")})
         session = manager.current()

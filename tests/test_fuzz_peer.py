@@ -13,17 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from orbitcore.protocol import peer, relay
 from orbitcore.protocol.frames import ProtocolError
 from orbitcore.protocol.version import FEATURES
 from orbitd.peer import keeps_sections, media_sections
 from tests.fuzz import SEED, Fuzz
-from tests.processes import EVENT_WAIT, Daemon, start_daemon, start_rendezvous
+from tests.processes import EVENT_WAIT, PYTHON, Daemon, start_daemon, start_rendezvous
 from tests.test_orbitd_hostile_peer import MARKER, Hostile, chat_still_works, daemon, meet
 
 __all__ = ["daemon"]  # the fixture, used by name
@@ -205,15 +207,46 @@ async def test_hostile_stream_and_liveness_frames_with_every_feature_agreed(
     assert MARKER not in log
 
 
+async def hostile_host(tmp_path: Path, alice: Daemon, url: str) -> Hostile:
+    """The hostile side as the host: it makes the invite, the daemon joins it."""
+    log = (tmp_path / "hostile.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON,
+        *("-m", "tests.hostile_peer", url, "--host"),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+        env=os.environ
+        | {"XDG_DATA_HOME": str(tmp_path / "hostile"), "ORBITD_ANNOUNCE_FEATURES": "chat,calls"},
+    )
+    log.close()
+    hostile = Hostile(proc, {})
+    async with asyncio.timeout(30):
+        while "invite" not in (message := await hostile._line()):
+            pass
+        status, joined = await alice.call("POST", "/api/join", {"invite": message["invite"]})
+        assert status == 200, joined
+        while "ready" not in (message := await hostile._line()):
+            pass
+    hostile.ready = message
+    await alice.phase("ready")
+    return hostile
+
+
+@pytest.mark.parametrize("hostile_seat", ["guest", "host"])
 async def test_call_and_renegotiation_frames_in_the_middle_of_calls(
-    tmp_path: Path, daemon: tuple[Daemon, str]
+    tmp_path: Path, daemon: tuple[Daemon, str], hostile_seat: str
 ) -> None:
     """Calls the daemon starts and the hostile side starts, and in between, call and
     rtc frames with the live call's id or another, garbage SDP and candidates, while a
-    renegotiation is under way: each is answered or dropped, the daemon's call goes back
-    to idle, and the chat goes on."""
+    renegotiation is under way (the hostile side the guest, or the host, whose offers
+    the daemon takes): each is answered or dropped, the daemon's call goes back to idle,
+    and the chat goes on."""
     alice, url = daemon
-    hostile = await meet(tmp_path, alice, url)
+    if hostile_seat == "guest":
+        hostile = await meet(tmp_path, alice, url)
+    else:
+        hostile = await hostile_host(tmp_path, alice, url)
     fuzz = Fuzz(SEED + 2)
     rtc = [peer.RtcDescription, peer.RtcCandidate, peer.RtcNegotiate, peer.RtcRestart]
     calls = [peer.CallAccept, peer.CallDecline, peer.CallHangup, peer.CallMute, peer.CallInvite]
