@@ -59,7 +59,8 @@ class Connecting:
             else:
                 sdp = await self.peer.accept_offer(out.sdp)
                 sealed = self.first.reanswer(out.generation, sdp)
-        except Exception:  # a bad offer, a connection closed meanwhile: the next plan's
-            log.warning("the next plan's connection broke", exc_info=True)
+        except Exception as exc:  # a bad offer, a connection closed meanwhile: the next plan's
+            error = {"error": type(exc).__name__}  # not its text: it may quote the peer's SDP
+            log.warning("the next plan's connection broke", extra={"fields": error})
             return []
         return sealed if self.peer.generation == generation else []

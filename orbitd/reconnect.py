@@ -251,8 +251,8 @@ class Reconnector:
                 await self._open.wait()
         except TimeoutError:
             return False
-        except Exception:
-            log.warning("reconnect attempt broke", exc_info=True)
+        except Exception as exc:  # by class only: aiortc's text may quote the peer's SDP
+            log.warning("reconnect attempt broke", extra={"fields": {"error": type(exc).__name__}})
             return False
         if not self.resignal.verify(self.peer.presented_fingerprint()):
             self._refused()
@@ -293,8 +293,9 @@ class Reconnector:
                 try:
                     await self.peer.replace()
                     sdp = await self.peer.accept_offer(offer.sdp)
-                except Exception:  # a bad offer: wait for the host's next attempt
-                    log.warning("reoffer could not be answered", exc_info=True)
+                except Exception as exc:  # a bad offer: wait for the host's next attempt
+                    error = {"error": type(exc).__name__}  # not its text: it may quote the SDP
+                    log.warning("reoffer could not be answered", extra={"fields": error})
                     continue
                 if self._pending is None:  # no newer reoffer came meanwhile
                     await self._send_relay(self.resignal.reanswer(sdp))
