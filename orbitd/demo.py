@@ -83,10 +83,13 @@ async def run(
         return 1
     print(f"\nRendezvous: {rendezvous_url}")
     for profile, link in links.items():
-        print(f"{profile:>6}: {link}")
+        # Each daemon at its own *.localhost name: browsers resolve it to loopback and keep
+        # its login cookie to itself (a cookie for 127.0.0.1 goes to every local port).
+        print(f"{profile:>6}: {link.replace('127.0.0.1', f'{profile}.orbitd.localhost', 1)}")
     print(
-        f"\nOpen each link in its own browser window. Logs: {run_dir}/*.log."
-        " Ctrl-C stops everything."
+        "\nOpen each link in its own browser window (a browser that does not resolve"
+        " *.localhost names: use 127.0.0.1 in their place)."
+        f"\nLogs: {run_dir}/*.log. Ctrl-C stops everything."
     )
     waiters = [asyncio.ensure_future(p.wait()) for p in procs]
     stopper = asyncio.ensure_future(stop.wait())

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import aiohttp
 
+NAMED_LINK = r"\s*(alice|bob): http://(\1)\.orbitd\.localhost:(\d+)(/login\?secret=\S+)"
+
 
 async def test_demo_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
@@ -34,14 +36,18 @@ async def test_demo_starts_everything_and_stops_on_sigterm(tmp_path: Path) -> No
         while len(links) < 2:
             line = (await proc.stdout.readline()).decode()
             assert line, "the launcher exited early"
-            found = re.match(r"\s*(alice|bob): (http://127\.0\.0\.1:\d+/login\?secret=\S+)", line)
+            found = re.match(NAMED_LINK, line)
             if found:
-                links[found.group(1)] = found.group(2)
-    for link in links.values():
+                links[found.group(1)] = found.group(3) + found.group(4)
+    for profile, port_and_path in links.items():
+        # The browser resolves <profile>.orbitd.localhost to loopback; aiohttp here does not.
+        named = {"Host": f"{profile}.orbitd.localhost:{port_and_path.split('/')[0]}"}
+        base = f"http://127.0.0.1:{port_and_path.split('/')[0]}"
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-            async with http.get(link, allow_redirects=False) as response:
+            login = base + "/" + port_and_path.split("/", 1)[1]
+            async with http.get(login, headers=named, allow_redirects=False) as response:
                 assert response.status == 303
-            async with http.get(link.split("/login")[0] + "/api/state") as response:
+            async with http.get(base + "/api/state", headers=named) as response:
                 assert response.status == 200
                 assert (await response.json())["session"] is None
     proc.send_signal(signal.SIGTERM)
