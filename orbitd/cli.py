@@ -42,10 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "open", "login-link", "settings"],
-        help="serve (default); open (log a browser in to the running daemon); login-link "
-        "(print a fresh one-time login link of the running daemon); settings (print the "
-        "settings table)",
+        choices=["serve", "open", "join", "login-link", "settings"],
+        help="serve (default); open (log a browser in to the running daemon); join INVITE "
+        "(open the join page with the invite filled in, starting the daemon if it does not "
+        "run); login-link (print a fresh one-time login link of the running daemon); "
+        "settings (print the settings table)",
+    )
+    parser.add_argument(
+        "invite", nargs="?", help="join: the invite (TOKEN-secret) or its link (...#TOKEN-secret)"
     )
     parser.add_argument(
         "--config",
@@ -144,6 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"orbitd: {exc}", file=sys.stderr)
         return 2
+    if args.command == "join":
+        from .join import join
+
+        return join(config, args.invite, daemon_args(argv, args.invite))
+    if args.invite is not None:
+        print(
+            f"orbitd: {args.command} takes no invite (did you mean `orbitd join`?)", file=sys.stderr
+        )
+        return 2
     if args.command in ("open", "login-link"):
         return open_ui(config, browser=args.command == "open")
     setup_logging(config.log_level)
@@ -167,6 +180,23 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def daemon_args(argv: list[str] | None, invite: str | None) -> list[str]:
+    """The flags of `orbitd ... join INVITE`, for starting the daemon they describe."""
+    rest = list(sys.argv[1:] if argv is None else argv)
+    for word in (invite, "join"):  # the last ones: a flag's value may be the same word
+        if word in rest:
+            del rest[len(rest) - 1 - rest[::-1].index(word)]
+    return rest
+
+
+def open_link(url: str) -> bool:
+    """Open `url` in the user's browser (`$BROWSER` too); False where there is none."""
+    try:
+        return webbrowser.get().open(url)
+    except webbrowser.Error:
+        return False
+
+
 def open_ui(config: Config, *, browser: bool) -> int:
     """`orbitd open` / `orbitd login-link`: a fresh one-time link from the running daemon,
     opened in the browser (`open`, where there is one) or printed."""
@@ -176,11 +206,7 @@ def open_ui(config: Config, *, browser: bool) -> int:
         print(f"orbitd: {exc}", file=sys.stderr)
         return 1
     if browser:
-        try:
-            opened = webbrowser.get().open(link.url)
-        except webbrowser.Error:
-            opened = False
-        if opened:
+        if open_link(link.url):
             print(f"orbitd: opened the login page of profile {config.profile} in your browser")
             return 0
         print("orbitd: no browser found here; open this link once, within 5 minutes:")

@@ -181,3 +181,9 @@ async def request_login_link(path: Path, profile: str) -> LoginLink:
     if not isinstance(answer, LoginLink):
         raise ControlError(f"orbitd (profile {profile}) gave no login link.")
     return answer
+
+
+def join_url(login_url: str, invite: str) -> str:
+    """A login link that lands on the join page with `invite` filled in: the invite goes
+    after `#`, so the browser keeps it to itself (never in a request, never in a log)."""
+    return f"{login_url}&next=join#{invite}"

@@ -240,9 +240,12 @@ def make_login_middleware(gate: LoginGate) -> Middleware:
 
 
 async def login(request: web.Request, gate: LoginGate) -> web.StreamResponse:
-    """`GET /login?secret=...`: the right secret, once, sets the cookie and goes to `/`."""
+    """`GET /login?secret=...`: the right secret, once, sets the cookie and goes to `/`
+    (`&next=join`: to `/join`, where `orbitd join` sends the browser with the invite after
+    `#`, which the browser keeps across the redirect and never sends to any server)."""
     if gate.redeem(request.query.get("secret", "")) or gate.logged_in(request):
-        response = web.Response(status=303, headers={"Location": "/"})
+        target = "/join" if request.query.get("next") == "join" else "/"
+        response = web.Response(status=303, headers={"Location": target})
         gate.start_session(response)
         log.info("browser logged in")
         return response
