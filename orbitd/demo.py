@@ -3,7 +3,8 @@
 Starts a rendezvous and two daemons (profiles alice and bob) on 127.0.0.1 with
 the loopback ICE candidate, prints the two login links, and stops them all on
 Ctrl-C. Open each link in its own browser window (or a private one): one is
-Alice, the other Bob.
+Alice, the other Bob. When Alice makes an invite, a link for Bob is printed that
+opens his join page with her invite filled in (orbitd/demo_invites.py).
 """
 
 from __future__ import annotations
@@ -89,8 +90,16 @@ async def run(
     print(
         "\nOpen each link in its own browser window (a browser that does not resolve"
         " *.localhost names: use 127.0.0.1 in their place)."
+        "\nWhen alice makes an invite, bob's link to join it is printed here."
         f"\nLogs: {run_dir}/*.log. Ctrl-C stops everything."
     )
+    watcher = None
+    if {"alice", "bob"} <= links.keys():
+        from .demo_invites import print_join_links
+
+        watcher = asyncio.ensure_future(
+            print_join_links(("alice", run_dir / "alice"), ("bob", run_dir / "bob"))
+        )
     waiters = [asyncio.ensure_future(p.wait()) for p in procs]
     stopper = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
@@ -98,6 +107,10 @@ async def run(
     if code:
         print("make run: a process stopped on its own; stopping the rest", file=sys.stderr)
     stopper.cancel()
+    if watcher is not None:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     await _stop(procs)
     return code
 
