@@ -13,9 +13,12 @@ from aiohttp import web
 
 from .api import MANAGER
 from .crypto import Seat
+from .keys import CONFIG
 
-# The other person's daemon, on its default port: they open this link in their own browser.
-JOIN_LINK = "http://127.0.0.1:7170/join#{invite}"
+# The rendezvous's invite page (rendezvous/join_page.py): it explains ChatOrbit to a
+# newcomer and hands the invite to their own daemon. The invite is after "#", which no
+# browser sends to a server. LAN sessions have no invite (they pair by name instead).
+JOIN_PATH = "/join#{invite}"
 QR_DARK = "#020B1F"
 QR_LIGHT = "#F4F9FF"
 
@@ -33,8 +36,9 @@ def current_invite(app: web.Application) -> str | None:
     return str(session.invite)
 
 
-def join_link(invite: str) -> str:
-    return JOIN_LINK.format(invite=invite)
+def join_link(rendezvous: str, invite: str) -> str:
+    """The invite page's link on `rendezvous` (the daemon's configured URL)."""
+    return rendezvous.rstrip("/") + JOIN_PATH.format(invite=invite)
 
 
 def qr_svg(text: str) -> bytes:
@@ -67,14 +71,16 @@ async def get_invite(request: web.Request) -> web.Response:
     invite = current_invite(request.app)
     if invite is None:
         return _no_invite()
-    return web.json_response({"invite": invite, "link": join_link(invite)})
+    link = join_link(request.app[CONFIG].rendezvous, invite)
+    return web.json_response({"invite": invite, "link": link})
 
 
 async def get_invite_svg(request: web.Request) -> web.Response:
     invite = current_invite(request.app)
     if invite is None:
         return _no_invite()
-    return web.Response(body=qr_svg(join_link(invite)), content_type="image/svg+xml")
+    link = join_link(request.app[CONFIG].rendezvous, invite)
+    return web.Response(body=qr_svg(link), content_type="image/svg+xml")
 
 
 def setup(app: web.Application) -> None:

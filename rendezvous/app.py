@@ -12,7 +12,7 @@ from aiohttp import web
 
 from orbitcore.errors import make_error_middleware
 
-from . import admin_page, api, reports, ws
+from . import admin_page, api, join_page, reports, ws
 from .admin import AdminSessions
 from .clock import Clock, SystemClock
 from .http import make_cors_middleware, parse_networks, security_headers
@@ -56,6 +56,7 @@ def create_app(
     app.add_routes(ws.routes)
     app.add_routes(reports.routes)
     admin_page.setup(app)
+    join_page.setup(app)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)
     app.cleanup_ctx.append(_notify_ctx)

@@ -20,7 +20,7 @@ import pytest
 from orbitcore.i18n import LANGUAGES, catalog, lookup
 from orbitcore.ui import WEB_ROOT
 from orbitd.pages import PAGES
-from rendezvous import admin_page
+from rendezvous import admin_page, join_page
 
 I18N = WEB_ROOT / "i18n"
 TEMPLATES = WEB_ROOT / "templates"
@@ -207,6 +207,7 @@ def page_scripts() -> dict[str, tuple[str, ...]]:
         found.setdefault(script, set(wanted))
         found[script] &= set(wanted)  # the same script on two pages gets the smaller set
     found["admin"] = set(admin_page.SECTIONS)
+    found["join"] = set(join_page.SECTIONS)
     return {name: tuple(sorted(s)) for name, s in found.items() if (JS / f"{name}.js").exists()}
 
 

@@ -38,10 +38,10 @@ async def test_the_invite_and_its_qr_code_are_for_the_host_while_the_session_run
         invite = created["invite"]
         status, shown = await alice.call("GET", "/api/invite")
         assert status == 200
-        assert shown == {"invite": invite, "link": f"http://127.0.0.1:7170/join#{invite}"}
+        assert shown == {"invite": invite, "link": f"{url}/join#{invite}"}
         status, kind, cache, body = await fetch(alice, "/api/invite.svg")
         assert (status, kind, cache) == (200, "image/svg+xml", "no-store")
-        assert body.startswith(b"<svg") and body == qr_svg(join_link(invite))
+        assert body.startswith(b"<svg") and body == qr_svg(join_link(url, invite))
 
         status, _ = await bob.call("POST", "/api/join", {"invite": invite})
         assert status == 200

@@ -103,7 +103,7 @@ def conversation(page: Page) -> Locator:
 
 
 async def test_a_whole_session_in_two_browsers(
-    browser: Browser, pair: tuple[Daemon, Daemon]
+    browser: Browser, pair: tuple[Daemon, Daemon], rendezvous: tuple[Process, str]
 ) -> None:
     alice_daemon, bob_daemon = pair
     alice_context, alice = await open_ui(browser, alice_daemon)
@@ -126,7 +126,7 @@ async def test_a_whole_session_in_two_browsers(
     )
     assert loaded_width > 0  # the QR code image loaded (waits for it, however slow)
     await expect(alice.get_by_label("Link for their browser")).to_have_value(
-        f"http://127.0.0.1:7170/join#{invite}"
+        f"{rendezvous[1]}/join#{invite}"  # the rendezvous's invite page
     )
     await screenshot(alice, "invite")
 

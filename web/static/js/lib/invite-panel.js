@@ -1,4 +1,5 @@
-// The host's invite while waiting for the guest: text, join link and QR code, each copyable.
+// The host's invite while waiting for the guest: text, join link (the rendezvous's invite
+// page) and QR code, each copyable, the link also shared through the Web Share API.
 // Fetched from the daemon when shown, wiped from the page when hidden.
 import { api } from "./api.js";
 import { copyField } from "./clipboard.js";
@@ -16,6 +17,20 @@ export class InvitePanel {
       button.addEventListener("click", async () => {
         const result = await copyField(document.getElementById(button.dataset.copy));
         this.status.textContent = t(result === "copied" ? "session.invite.copied" : "session.invite.copyManual");
+      });
+    }
+    // The Web Share API where the browser has it (phones, some desktops): the link only.
+    this.share = panel.querySelector("#invite-share");
+    if (typeof navigator.share === "function") {
+      this.share.hidden = false;
+      this.share.addEventListener("click", async () => {
+        if (!this.link.value) return;
+        try {
+          await navigator.share({ title: t("session.invite.shareTitle"), url: this.link.value });
+          this.status.textContent = t("session.invite.shared");
+        } catch {
+          // cancelled, or not allowed here: copy and the QR code remain
+        }
       });
     }
     for (const field of [this.text, this.link]) {
