@@ -25,7 +25,7 @@ from orbitcore.settings_table import add_flags, flag_values
 
 from .app import create_app
 from .control import ControlError, ControlServer, request_login_link, socket_path
-from .identity import Identity, IdentityError, load_or_create_identity
+from .identity import IDENTITY_FILE, Identity, IdentityError, load_or_create_identity
 from .security import LoginGate, ui_host_name
 from .settings import Config, SettingsError, load_settings, settings_markdown
 
@@ -93,7 +93,9 @@ def ready_line(config: Config, base: str, named: str, gate: LoginGate) -> str:
     return f"{ready} {base}{gate.login_path()}"
 
 
-async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
+async def serve(
+    config: Config, identity: Identity, gate: LoginGate, *, first_start: bool = False
+) -> int:
     stop = asyncio.Event()  # handlers first: a script may signal as soon as it reads the line
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -128,6 +130,11 @@ async def serve(config: Config, identity: Identity, gate: LoginGate) -> int:
         },
     )
     print(ready_line(config, base, named, gate), flush=True)
+    # A user's very first start, at a terminal: the UI opens where there is a browser
+    # (a link of its own: the printed one stays good for another browser).
+    at_terminal = sys.stdout.isatty() and not stdout_is_journal()
+    if first_start and at_terminal and await asyncio.to_thread(open_link, named + gate.new_link()):
+        print(f"orbitd: opened your UI in the browser ({named})", flush=True)
     try:
         await stop.wait()
     finally:
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("aioice", "aiortc"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     data_dir = config.data_path()
+    first_start = not (data_dir / IDENTITY_FILE).exists()
     try:
         identity = load_or_create_identity(data_dir)
         gate = LoginGate(profile=config.profile)
@@ -176,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     code = 0
     with contextlib.suppress(KeyboardInterrupt):
-        code = asyncio.run(serve(config, identity, gate))
+        code = asyncio.run(serve(config, identity, gate, first_start=first_start))
     return code
 
 

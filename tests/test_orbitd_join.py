@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import stat
 import struct
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -119,3 +122,45 @@ async def test_join_without_a_browser_prints_the_link(env: dict[str, str]) -> No
     assert "no browser found" in out
     links = [line for line in out.splitlines() if line.startswith("http://bob.")]
     assert len(links) == 1 and URL.fullmatch(links[0])
+
+
+def read_until(fd: int, needle: str, timeout: float = 30.0) -> str:
+    """What a terminal (the pty's master side) shows, up to `needle`."""
+    seen = ""
+    while needle not in seen:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"no {needle!r} on the terminal; it showed {seen!r}"
+        seen += os.read(fd, 4096).decode()
+    return seen
+
+
+async def start_at_a_terminal(env: dict[str, str], needle: str) -> str:
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "orbitd", "--port", "0", "--profile", "bob"),
+        stdout=slave,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(slave)
+    try:
+        return await asyncio.to_thread(read_until, master, needle)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 20)
+        os.close(master)
+
+
+async def test_the_first_start_at_a_terminal_opens_the_ui_in_the_browser(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    shown = await start_at_a_terminal(env, "opened your UI in the browser")
+    assert "orbitd bob ready: http://bob.orbitd.localhost:" in shown  # where the UI is
+    (opened,) = (tmp_path / "opened").read_text().splitlines()
+    assert re.fullmatch(r"http://bob\.orbitd\.localhost:\d+/login\?secret=[\w-]{43,}", opened)
+    assert opened not in shown  # a link of its own: the printed one is still unspent
+    # Later starts only print the link.
+    shown = await start_at_a_terminal(env, "ready:")
+    assert "opened" not in shown
+    assert len((tmp_path / "opened").read_text().splitlines()) == 1
