@@ -16,9 +16,11 @@ import struct
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
+from playwright.async_api import Browser, expect
 
 from tests.test_orbitd_cli import daemon_env
 from tests.test_orbitd_open import run_orbitd, runtime  # noqa: F401 (fixture)
@@ -164,3 +166,19 @@ async def test_the_first_start_at_a_terminal_opens_the_ui_in_the_browser(
     shown = await start_at_a_terminal(env, "ready:")
     assert "opened" not in shown
     assert len((tmp_path / "opened").read_text().splitlines()) == 1
+
+
+async def test_the_recorded_link_opens_the_join_form_with_the_invite_in_chromium(
+    env: dict[str, str], tmp_path: Path, browser: Browser
+) -> None:
+    code, _, err = await run_orbitd(env, "--profile", "bob", "--port", "0", "join", INVITE)
+    assert code == 0, err
+    (opened,) = (tmp_path / "opened").read_text().splitlines()
+    page = await browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(opened)  # Chromium resolves bob.orbitd.localhost to loopback itself
+    assert urlsplit(page.url).path == "/join"
+    await expect(page.locator("#invite")).to_have_value(INVITE)
+    assert not any(INVITE in url or INVITE.split("-")[1] in url for url in requested)
+    await page.close()
