@@ -10,6 +10,11 @@ DevTools protocol (`bench.ui_network`): a page's weight is every request made
 for it, counted in bytes received on the wire, but for the events WebSocket
 and the API calls made after its load event, which are listed apart.
 
+The guest comes in as a newcomer would (issue #12): the invite link opens the
+rendezvous's invite page (weighed in a tab of its own, budget 30 kB), its button hands
+the invite to the guest's daemon; the time from opening that link to both sides
+connected is reported (`invite_to_chat_seconds`).
+
 The session page is held to a budget of 100 kB and compared with the seed's
 Next.js session page (about 280 kB gzipped). A miss is reported, not an error.
 A table goes to stdout and the figures to bench/results/ui-*.json.
@@ -36,7 +41,7 @@ from .daemons import READY
 from .procs import BenchError, Server, log_summary, python_module, running
 from .runner import Suite, say
 from .suite_orbitd import GUEST, HOST, rendezvous_argv
-from .ui_browser import chromium, connected, join, logged_in, request_token, send, settled
+from .ui_browser import chromium, connected, hand_over, logged_in, request_token, send, settled
 from .ui_network import Recorder
 from .ui_report import PageWeight
 
@@ -85,9 +90,10 @@ def text_of(n: int) -> str:
 
 async def walk(
     browser: Browser, host: Server, guest: Server, messages: int
-) -> tuple[list[PageWeight], set[str]]:
+) -> tuple[list[PageWeight], set[str], float]:
     """Through the UI, host and guest, each tab recorded with its cache off: the pages,
-    and the Accept-Encoding values the browser sent."""
+    the Accept-Encoding values the browser sent, and the seconds from opening the invite
+    link (the rendezvous's invite page, orbitd running) to both sides connected."""
     host_base, guest_base = base_of(host), base_of(guest)
     host_context, host_login = await logged_in(browser, host.url)
     guest_context, guest_login = await logged_in(browser, guest.url)
@@ -101,11 +107,23 @@ async def walk(
     await settled(host_page)
     say("ui: the host's session page shows the invite and its QR code")
 
+    link = await host_page.get_by_label("Link for their browser").input_value()
+    invite_page = await guest_context.new_page()
+    invite_tab = await Recorder.attach(guest_context, invite_page)
+    await invite_page.goto(link)
+    await settled(invite_page)
+    await invite_page.close()
+    say("ui: the guest's invite page on the rendezvous")
+
     guest_page = await guest_context.new_page()
     guest_tab = await Recorder.attach(guest_context, guest_page)
     await guest_login.close()
-    await join(guest_page, guest_base, invite)
+    port = int(guest_base.rsplit(":", 1)[1])
+    clock = time.perf_counter()
+    await hand_over(guest_page, link, port, invite)
     await asyncio.gather(connected(host_page), connected(guest_page))
+    invite_to_chat = time.perf_counter() - clock
+    say(f"ui: invite link to chat-ready in {invite_to_chat:.2f} s")
     await settled(guest_page)
     for n in range(messages):
         sender, receiver = (host_page, guest_page) if n % 2 == 0 else (guest_page, host_page)
@@ -119,13 +137,14 @@ async def walk(
     await help_page.goto(f"{host_base}/help")
     await settled(help_page)
 
-    tabs = (host_tab, guest_tab, help_tab)
+    tabs = (host_tab, invite_tab, guest_tab, help_tab)
     await asyncio.gather(*(tab.settle() for tab in tabs))
     foreign = set().union(*(tab.foreign_hosts for tab in tabs))
     if foreign:
         raise BenchError(f"the browser asked for hosts other than 127.0.0.1: {sorted(foreign)}")
     pages = [
         PageWeight.of("landing", "host, /", host_tab.load("/")),
+        PageWeight.of("invite page", "guest, rendezvous /join#invite", invite_tab.load("/join")),
         PageWeight.of("join", "guest, /join#invite", guest_tab.load("/join")),
         PageWeight.of(
             "session host",
@@ -139,7 +158,7 @@ async def walk(
     ]
     for tab in tabs:
         await tab.detach()
-    return pages, set().union(*(tab.accept_encoding for tab in tabs))
+    return pages, set().union(*(tab.accept_encoding for tab in tabs)), invite_to_chat
 
 
 @dataclass(frozen=True)
@@ -148,6 +167,7 @@ class Measured:
     accept_encoding: set[str]
     chromium: str
     logs: dict[str, dict[str, Any]]
+    invite_to_chat_seconds: float
 
 
 async def measure(args: argparse.Namespace, tmp: Path) -> Measured:
@@ -161,13 +181,15 @@ async def measure(args: argparse.Namespace, tmp: Path) -> Measured:
             say(f"ui: host {base_of(host)}, guest {base_of(guest)}; Chromium via Playwright")
             try:
                 async with chromium() as browser:
-                    pages, accept_encoding = await walk(browser, host, guest, args.ui_messages)
+                    pages, accept_encoding, invite_to_chat = await walk(
+                        browser, host, guest, args.ui_messages
+                    )
                     browser_version = browser.version
             except (Error, AssertionError) as exc:  # a step of the UI did not happen in time
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise BenchError(f"the browser: {first}") from None
     summaries = {name: log_summary(path) for name, path in logs.items()}
-    return Measured(pages, accept_encoding, browser_version, summaries)
+    return Measured(pages, accept_encoding, browser_version, summaries, invite_to_chat)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -177,6 +199,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     pages = measured.pages
     sessions = [page for page in pages if page.path == "/session"]
     verdict = ui_report.session_verdict(sessions)
+    invite_verdict = ui_report.invite_page_verdict(
+        [page for page in pages if page.name == "invite page"]
+    )
     print()
     print(ui_report.table(pages))
     print()
@@ -185,6 +210,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for note in ui_report.notes(pages, measured.accept_encoding):
         print(f"note: {note}")
     print(report.verdict_line(verdict))
+    print(report.verdict_line(invite_verdict))
+    print(f"invite link to chat-ready: {measured.invite_to_chat_seconds:.2f} s", flush=True)
     document = {
         "benchmark": "ui",
         "started_at": started.isoformat(timespec="seconds"),
@@ -193,7 +220,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         | {"chromium": measured.chromium, "playwright": version("playwright")},
         "parameters": {k: getattr(args, k) for k in PARAMETERS}
         | {"daemon_log_level": DAEMON_LOG_LEVEL, "timeout": args.timeout or SUITE.default_timeout},
-        "targets": [verdict],
+        "targets": [verdict, invite_verdict],
+        "invite_to_chat_seconds": round(measured.invite_to_chat_seconds, 3),
         "ratios": {"session_kb_to_seed_gzipped": verdict.get("ratio_to_seed")},
         "pages": [{"name": page.name, "figures": page.summary(), "detail": page} for page in pages],
         "accept_encoding": sorted(measured.accept_encoding),
@@ -206,7 +234,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 SUITE = Suite(
     name="ui",
-    summary="the daemon's UI in Chromium: bytes per page, the session page against 100 kB",
+    summary=(
+        "the daemon's UI in Chromium: bytes per page, the session page against 100 kB, "
+        "the invite page against 30 kB, invite link to chat-ready"
+    ),
     default_timeout=60.0,
     add_options=add_options,
     check=check,

@@ -110,6 +110,19 @@ async def join(page: Page, base: str, invite: str) -> None:
     await page.wait_for_url("**/session")
 
 
+async def hand_over(page: Page, link: str, port: int, invite: str) -> None:
+    """A guest's path from the invite link (the rendezvous's page) to the session page: the
+    daemon's port typed in, the invite handed over, joined and the terms agreed to."""
+    await page.goto(link)
+    await page.get_by_label("orbitd's port").fill(str(port))
+    await page.get_by_role("button", name="Open in my ChatOrbit").click()
+    await page.wait_for_url(f"http://127.0.0.1:{port}/join", timeout=WAIT_MS)
+    await expect(page.get_by_label("Invite", exact=True)).to_have_value(invite, timeout=WAIT_MS)
+    await page.get_by_role("button", name="Join session").click()
+    await agree(page)
+    await page.wait_for_url("**/session")
+
+
 async def connected(page: Page) -> None:
     await expect(page.locator("#phase")).to_have_text("Connected", timeout=WAIT_MS)
 

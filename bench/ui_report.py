@@ -10,6 +10,7 @@ from .ui_network import Load, Socket, Transfer
 
 KB = 1000  # bytes: kB as DevTools counts them
 BUDGET_KB = 100.0
+INVITE_BUDGET_KB = 30.0  # the rendezvous's invite page, for a newcomer on any connection
 SEED_SESSION_KB = 280.0
 """The seed's Next.js session page, gzipped."""
 LARGEST = 3
@@ -188,6 +189,21 @@ def session_verdict(sessions: list[PageWeight]) -> dict[str, Any]:
         "ratio_to_seed": seed,
         "met": heaviest.kb <= BUDGET_KB,
         "why": why,
+    }
+
+
+def invite_page_verdict(pages: list[PageWeight]) -> dict[str, Any]:
+    """The rendezvous's invite page (issue #12) against its budget."""
+    goal = f"invite page <= {INVITE_BUDGET_KB:g} kB transferred"
+    if not pages:
+        return {"goal": goal, "budget_kb": INVITE_BUDGET_KB, "met": None, "why": "not measured"}
+    page = pages[0]
+    return {
+        "goal": goal,
+        "budget_kb": INVITE_BUDGET_KB,
+        "kb": round(page.kb, 2),
+        "met": page.kb <= INVITE_BUDGET_KB,
+        "why": f"{len(page.items)} requests, {page.kb:.1f} kB",
     }
 
 

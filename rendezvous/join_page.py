@@ -17,7 +17,7 @@ from orbitcore.render import render
 
 from .admin_page import PAGE_HEADERS, language_for
 
-SECTIONS = ("common", "join")  # what join.js may look up with t()
+SECTIONS = ("join",)  # what join.js may look up with t()
 # What the page tells a newcomer to install (the project's package name).
 INSTALL_SOURCE = "chatorbit"
 CSP = (
