@@ -3,8 +3,9 @@ design and the user's language, saying what to do (`orbitd open`). API paths and
 LAN listener keep their JSON errors.
 
 A page shown before login reveals nothing of the daemon: no fingerprint, no script, no
-language switcher (it would need the API); only the public stylesheets it links are
-served without login (`PUBLIC_STATIC`).
+language switcher (it would need the API); only the public stylesheets it links (and the
+one script that follows a cross-site link to /join again, same-site) are served without
+login (`PUBLIC_STATIC`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,34 @@ from .keys import CONFIG, IDENTITY
 from .pages import PREFERENCES
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PUBLIC_STATIC = ("/static/css/", "/static/brand/")
+PUBLIC_STATIC = ("/static/css/", "/static/brand/", "/static/js/public/")
+# A cross-site link to /join (the rendezvous's invite page hands the invite over) comes
+# without the SameSite=Strict login cookie: this page follows it again from the daemon's own
+# origin, once (the second request is same-origin), with the invite still after "#".
+SAME_SITE_AGAIN = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="robots" content="noindex, nofollow"><title>ChatOrbit</title>'
+    '<script src="/static/js/public/same-site.js"></script></head>'
+    '<body><noscript><a href="/join">ChatOrbit</a></noscript></body></html>'
+)
+
+
+def cross_site_join(request: web.Request) -> bool:
+    """A top-level GET of /join from another site (where the cookie was not sent)."""
+    return (
+        request.method == "GET"
+        and request.path == "/join"
+        and request.headers.get("Sec-Fetch-Site") == "cross-site"
+        and request.headers.get("Sec-Fetch-Mode") == "navigate"
+    )
+
+
+def same_site_again() -> web.Response:
+    return web.Response(
+        text=SAME_SITE_AGAIN, content_type="text/html", headers={"Cache-Control": "no-store"}
+    )
+
+
 JSON_PREFIXES = ("/api/", "/lan/")
 
 

@@ -221,7 +221,7 @@ def make_origin_middleware(bound_host: str, profile: str) -> Middleware:
 
 def make_login_middleware(gate: LoginGate) -> Middleware:
     """Everything but /login, /healthz and the public stylesheets needs the login cookie."""
-    from .error_pages import PUBLIC_STATIC, error_page, wants_json
+    from .error_pages import PUBLIC_STATIC, cross_site_join, error_page, same_site_again, wants_json
 
     @web.middleware
     async def login_required(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -234,6 +234,8 @@ def make_login_middleware(gate: LoginGate) -> Middleware:
                 "login_required",
                 "Log in first: run `orbitd open` on this computer for a fresh login link.",
             )
+        if cross_site_join(request):  # the invite page's hand-over: again, same-site
+            return same_site_again()
         return error_page(request, 401, "loginRequired", logged_in=False)
 
     return login_required

@@ -13,6 +13,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 import zxingcpp
 from playwright.async_api import Browser, Page, Request, expect
 
@@ -62,10 +63,20 @@ async def request_facts(request: Request) -> str:
     return " ".join([request.url, *headers.values(), request.post_data or ""])
 
 
+@pytest.mark.parametrize(
+    "rendezvous_host",
+    [
+        "127.0.0.1",
+        # a rendezvous on a site of its own, as in real use: the hand-over to orbitd is a
+        # cross-site navigation, which the SameSite=Strict login cookie does not follow
+        "localhost",
+    ],
+)
 async def test_a_newcomer_follows_the_invite_link_to_a_chat(
-    browser: Browser, tmp_path: Path
+    browser: Browser, tmp_path: Path, rendezvous_host: str
 ) -> None:
     rendezvous, url = await start_rendezvous(tmp_path)
+    url = url.replace("127.0.0.1", rendezvous_host)
     alice = await start_daemon(tmp_path, "alice", url, api_login=False)
     bob = None
     try:
@@ -127,6 +138,11 @@ async def test_a_newcomer_follows_the_invite_link_to_a_chat(
         # orbitd does on its first start), then the port typed into the invite page.
         port = free_port()
         bob = await start_daemon(tmp_path, "bob", url, "--port", str(port), api_login=False)
+        # Not logged in to it yet: the hand-over lands on the page saying how to log in.
+        await page.get_by_label("orbitd's port").fill(str(port))
+        await page.get_by_role("button", name="Open in my ChatOrbit").click()
+        await expect(page.get_by_role("heading", name="Log in to ChatOrbit")).to_be_visible()
+        await page.go_back()
         login = await context.new_page()
         await login.goto(bob.link)
         await login.close()
@@ -192,4 +208,35 @@ async def test_the_invite_page_is_served_under_a_strict_csp_in_the_visitors_lang
             # The inline scripts are data only (JSON), never code the CSP would have to allow.
             assert re.findall(r"<script(?![^>]*(?:src=|application/json))", html) == []
     finally:
+        await rendezvous.stop()
+
+
+async def test_a_cross_site_link_to_orbitds_join_is_followed_again_from_its_own_origin(
+    tmp_path: Path,
+) -> None:
+    """Only a top-level cross-site GET of /join without login gets the page that follows
+    it again (same-site, so with the cookie); everything else without login stays a 401."""
+    rendezvous, url = await start_rendezvous(tmp_path)
+    daemon = await start_daemon(tmp_path, "bob", url, api_login=False)
+    navigate = {"Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
+    try:
+        async with aiohttp.ClientSession() as http:
+
+            async def get(path: str, **headers: str) -> tuple[int, str]:
+                async with http.get(daemon.base + path, headers=headers) as response:
+                    return response.status, await response.text()
+
+            status, html = await get("/join", **navigate, **{"Sec-Fetch-Site": "cross-site"})
+            assert status == 200 and '<script src="/static/js/public/same-site.js">' in html
+            for site in ("same-origin", "none"):
+                status, html = await get("/join", **navigate, **{"Sec-Fetch-Site": site})
+                assert status == 401 and "same-site.js" not in html
+            status, html = await get("/", **navigate, **{"Sec-Fetch-Site": "cross-site"})
+            assert status == 401 and "same-site.js" not in html
+            status, script = await get("/static/js/public/same-site.js")
+            assert status == 200 and "location.replace(`/join?same-site=1" in script
+            status, _ = await get("/static/js/join.js")
+            assert status == 401  # the rest of the scripts still need the login
+    finally:
+        await daemon.close()
         await rendezvous.stop()
