@@ -16,10 +16,9 @@ from orbitcore.i18n import catalog
 from orbitcore.render import render
 
 from .admin_page import PAGE_HEADERS, language_for
+from .keys import CONFIG
 
 SECTIONS = ("join",)  # what join.js may look up with t()
-# What the page tells a newcomer to install (the project's package name).
-INSTALL_SOURCE = "chatorbit"
 CSP = (
     "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -34,7 +33,7 @@ async def join_page(request: web.Request) -> web.Response:
         "join/index.html",
         language,
         page="join",
-        install_source=INSTALL_SOURCE,
+        install_source=request.app[CONFIG].install_source,
         strings={name: strings[name] for name in SECTIONS},
     )
     return web.Response(text=html, content_type="text/html", headers=HEADERS)

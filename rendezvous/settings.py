@@ -95,6 +95,11 @@ class Config:
     smtp_password: str = _s("", "SMTP password (optional).")
     smtp_from: str = _s("chatorbit@localhost", "Sender address of report notices.")
     smtp_to: list[str] = _s([], "Recipients of report notices.")
+    install_source: str = _s(
+        "chatorbit",
+        "What the invite page (`/join`) tells a newcomer to `pipx install`: the package name,"
+        " or the URL of a wheel this server's operator offers.",
+    )
     log_level: str = _s("info", "Log level: debug, info, warning or error.")
     ttl_minute_seconds: float = _s(
         60.0, "Seconds in one TTL minute. Leave at 60; tests and demos shorten it."

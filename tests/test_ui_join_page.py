@@ -131,6 +131,7 @@ async def test_a_newcomer_follows_the_invite_link_to_a_chat(
         )
         await expect(page.get_by_label("orbitd's port")).to_have_value("7170")
         await expect(page.get_by_label("Invite", exact=True)).to_have_value(invite)
+        await expect(page.locator("#join-command")).to_have_text(f"orbitd join {invite}")
         await screenshot(page, "invite-page")
         on_the_page = list(requests)
 
@@ -191,7 +192,8 @@ async def test_a_newcomer_follows_the_invite_link_to_a_chat(
 async def test_the_invite_page_is_served_under_a_strict_csp_in_the_visitors_language(
     tmp_path: Path,
 ) -> None:
-    rendezvous, url = await start_rendezvous(tmp_path)
+    wheel = "https://chat.example.org/dist/chatorbit-1.0-py3-none-any.whl"
+    rendezvous, url = await start_rendezvous(tmp_path, "--install-source", wheel)
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/join", headers={"Accept-Language": "sk"}) as response:
@@ -203,6 +205,7 @@ async def test_the_invite_page_is_served_under_a_strict_csp_in_the_visitors_lang
             assert "connect-src 'self'" in csp and "'unsafe-inline'" not in csp
             assert response.headers["Referrer-Policy"] == "no-referrer"
             assert '<html lang="sk">' in html and "Nainštalujte ChatOrbit" in html
+            assert f"pipx install {wheel}\norbitd</pre>" in html  # the operator's wheel
             async with http.get(f"{url}/join?lang=en") as response:
                 assert "Install ChatOrbit and start it" in await response.text()
             # The inline scripts are data only (JSON), never code the CSP would have to allow.

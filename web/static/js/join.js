@@ -78,6 +78,7 @@ async function showStatus(token) {
 portInput.value = String(savedPort());
 if (invite) {
   $("invite").value = invite;
+  $("join-command").textContent = `orbitd join ${invite}`;
   $("open-button").disabled = false;
   showStatus(invite.split("-")[0]);
 } else {
