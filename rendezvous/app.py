@@ -15,7 +15,7 @@ from orbitcore.errors import make_error_middleware
 from . import admin_page, api, join_page, reports, ws
 from .admin import AdminSessions
 from .clock import Clock, SystemClock
-from .http import make_cors_middleware, parse_networks, security_headers
+from .http import compress_pages, make_cors_middleware, parse_networks, security_headers
 from .keys import ADMIN, CONFIG, SERVICE, TRUSTED_PROXIES
 from .metrics import Metrics
 from .relay import GOING_AWAY, Relay
@@ -36,6 +36,7 @@ def create_app(
             make_error_middleware("Something went wrong on the server."),
             security_headers,
             make_cors_middleware(config.cors_origins),
+            compress_pages,
         ],
     )
     app[CONFIG] = config

@@ -110,3 +110,24 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     for key, value in SECURITY_HEADERS.items():
         response.headers.setdefault(key, value)
     return response
+
+
+PAGE_PATHS = ("/join", "/admin")
+STATIC_TEXT = (".css", ".js", ".svg")
+
+
+@web.middleware
+async def compress_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Gzip the invite and admin pages and the static files, which hold no secret (never the
+    API: no secret is compressed beside text a client could choose)."""
+    response = await handler(request)
+    path = request.path
+    if response.prepared or not (path in PAGE_PATHS or path.startswith("/static/")):
+        return response
+    if isinstance(response, web.FileResponse):  # its type is known only once it is sent
+        compressible = path.endswith(STATIC_TEXT)
+    else:
+        compressible = response.content_type == "text/html"
+    if compressible and "gzip" in request.headers.get("Accept-Encoding", ""):
+        response.enable_compression()
+    return response

@@ -206,6 +206,12 @@ async def test_the_invite_page_is_served_under_a_strict_csp_in_the_visitors_lang
             assert response.headers["Referrer-Policy"] == "no-referrer"
             assert '<html lang="sk">' in html and "Nainštalujte ChatOrbit" in html
             assert f"pipx install {wheel}\norbitd</pre>" in html  # the operator's wheel
+            for path in ("/join", "/static/js/join.js", "/static/css/join.css"):
+                async with http.get(url + path, headers={"Accept-Encoding": "gzip"}) as response:
+                    assert response.status == 200
+                    assert response.headers.get("Content-Encoding") == "gzip", path
+            async with http.get(f"{url}/healthz", headers={"Accept-Encoding": "gzip"}) as response:
+                assert "Content-Encoding" not in response.headers  # pages and static only
             async with http.get(f"{url}/join?lang=en") as response:
                 assert "Install ChatOrbit and start it" in await response.text()
             # The inline scripts are data only (JSON), never code the CSP would have to allow.
