@@ -42,6 +42,25 @@ def cross_site_join(request: web.Request) -> bool:
     )
 
 
+def named_join(request: web.Request) -> str | None:
+    """Followed again at a loopback address (`?same-site=1`) and still not logged in: the
+    UI's own name (`<profile>.orbitd.localhost`), where the ready line and `orbitd open`
+    log browsers in, is tried once (`?same-site=2`); the invite stays after "#"."""
+    from .security import local_port, ui_host_name
+
+    host = request.host.rsplit(":", 1)[0] if not request.host.endswith("]") else request.host
+    port = local_port(request)
+    if (
+        request.method != "GET"
+        or request.path != "/join"
+        or request.query.get("same-site") != "1"
+        or host not in ("127.0.0.1", "[::1]")
+        or port is None
+    ):
+        return None
+    return f"http://{ui_host_name(request.app[CONFIG].profile)}:{port}/join?same-site=2"
+
+
 def same_site_again() -> web.Response:
     return web.Response(
         text=SAME_SITE_AGAIN, content_type="text/html", headers={"Cache-Control": "no-store"}

@@ -221,7 +221,14 @@ def make_origin_middleware(bound_host: str, profile: str) -> Middleware:
 
 def make_login_middleware(gate: LoginGate) -> Middleware:
     """Everything but /login, /healthz and the public stylesheets needs the login cookie."""
-    from .error_pages import PUBLIC_STATIC, cross_site_join, error_page, same_site_again, wants_json
+    from .error_pages import (
+        PUBLIC_STATIC,
+        cross_site_join,
+        error_page,
+        named_join,
+        same_site_again,
+        wants_json,
+    )
 
     @web.middleware
     async def login_required(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -236,6 +243,8 @@ def make_login_middleware(gate: LoginGate) -> Middleware:
             )
         if cross_site_join(request):  # the invite page's hand-over: again, same-site
             return same_site_again()
+        if (named := named_join(request)) is not None:  # logged in under the UI's name?
+            return web.Response(status=303, headers={"Location": named})
         return error_page(request, 401, "loginRequired", logged_in=False)
 
     return login_required

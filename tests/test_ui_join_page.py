@@ -64,16 +64,19 @@ async def request_facts(request: Request) -> str:
 
 
 @pytest.mark.parametrize(
-    "rendezvous_host",
+    ("rendezvous_host", "login_host"),
     [
-        "127.0.0.1",
+        ("127.0.0.1", "127.0.0.1"),
         # a rendezvous on a site of its own, as in real use: the hand-over to orbitd is a
         # cross-site navigation, which the SameSite=Strict login cookie does not follow
-        "localhost",
+        ("localhost", "127.0.0.1"),
+        # and the browser logged in under the UI's own name (the ready line's link), not
+        # under 127.0.0.1, where the invite page hands over
+        ("localhost", "bob.orbitd.localhost"),
     ],
 )
 async def test_a_newcomer_follows_the_invite_link_to_a_chat(
-    browser: Browser, tmp_path: Path, rendezvous_host: str
+    browser: Browser, tmp_path: Path, rendezvous_host: str, login_host: str
 ) -> None:
     rendezvous, url = await start_rendezvous(tmp_path)
     url = url.replace("127.0.0.1", rendezvous_host)
@@ -145,14 +148,14 @@ async def test_a_newcomer_follows_the_invite_link_to_a_chat(
         await expect(page.get_by_role("heading", name="Log in to ChatOrbit")).to_be_visible()
         await page.go_back()
         login = await context.new_page()
-        await login.goto(bob.link)
+        await login.goto(bob.link.replace("127.0.0.1", login_host))
         await login.close()
         await page.get_by_label("orbitd's port").fill("70000")
         await page.get_by_role("button", name="Open in my ChatOrbit").click()
         await expect(page.locator("#port-error")).to_have_text("Enter a port between 1 and 65535.")
         await page.get_by_label("orbitd's port").fill(str(port))
         await page.get_by_role("button", name="Open in my ChatOrbit").click()
-        await page.wait_for_url(f"http://127.0.0.1:{port}/join")
+        await page.wait_for_url(f"http://{login_host}:{port}/join")
         await expect(page.get_by_label("Invite", exact=True)).to_have_value(invite)
         await page.get_by_role("button", name="Join session").click()
         await agree(page)
@@ -224,7 +227,8 @@ async def test_a_cross_site_link_to_orbitds_join_is_followed_again_from_its_own_
     tmp_path: Path,
 ) -> None:
     """Only a top-level cross-site GET of /join without login gets the page that follows
-    it again (same-site, so with the cookie); everything else without login stays a 401."""
+    it again (same-site, so with the cookie), then, still without login at 127.0.0.1, the
+    UI's own name is tried once; everything else without login stays a 401."""
     rendezvous, url = await start_rendezvous(tmp_path)
     daemon = await start_daemon(tmp_path, "bob", url, api_login=False)
     navigate = {"Sec-Fetch-Mode": "navigate", "Accept": "text/html"}
@@ -240,6 +244,19 @@ async def test_a_cross_site_link_to_orbitds_join_is_followed_again_from_its_own_
             for site in ("same-origin", "none"):
                 status, html = await get("/join", **navigate, **{"Sec-Fetch-Site": site})
                 assert status == 401 and "same-site.js" not in html
+            # Followed again and still no login at 127.0.0.1: once to the UI's own name.
+            port = daemon.base.rsplit(":", 1)[1]
+            same = {**navigate, "Sec-Fetch-Site": "same-origin"}
+            async with http.get(
+                f"{daemon.base}/join?same-site=1", headers=same, allow_redirects=False
+            ) as response:
+                assert response.status == 303
+                assert response.headers["Location"] == (
+                    f"http://bob.orbitd.localhost:{port}/join?same-site=2"
+                )
+            named = {**same, "Host": f"bob.orbitd.localhost:{port}"}
+            status, html = await get("/join?same-site=1", **named)
+            assert status == 401  # not logged in under that name either: how to log in
             status, html = await get("/", **navigate, **{"Sec-Fetch-Site": "cross-site"})
             assert status == 401 and "same-site.js" not in html
             status, script = await get("/static/js/public/same-site.js")
