@@ -126,6 +126,7 @@ async def test_a_newcomer_follows_the_invite_link_to_a_chat(
             page.get_by_text("The person who sent you this link is waiting")
         ).to_be_visible()
         await expect(page.get_by_text("Install ChatOrbit and start it")).to_be_visible()
+        await expect(page.get_by_text("On a phone or tablet?")).to_be_visible()
         await expect(page.locator("#install-commands")).to_have_text(
             "pipx install chatorbit\norbitd"
         )
