@@ -46,12 +46,14 @@ def create_app(
     )
     app[reports.NOTIFY_TASKS] = set()
     relay = Relay(held_messages_max=config.held_messages_max, held_bytes_max=config.held_bytes_max)
+    metrics = Metrics()
+    metrics.watch_relay(lambda: relay.open_sockets, lambda: relay.relayed)
     app[SERVICE] = Rendezvous(
         config,
         store or SQLiteStore(config.database_path(), config.ttl_minute_seconds),
         clock or SystemClock(),
         relay,
-        Metrics(),
+        metrics,
     )
     app.add_routes(api.routes)
     app.add_routes(ws.routes)

@@ -62,7 +62,7 @@ async def file_report(request: web.Request) -> web.Response:
     found = await svc.lookup(body.get("token"))
     assert reason is not None
     report = await svc.store.add_report(found.token, reason, details, contact, svc.now())
-    svc.metrics.reports += 1
+    svc.metrics.report_filed()
     tasks = request.app[NOTIFY_TASKS]
     task = asyncio.ensure_future(notify_report(request.app[CONFIG], report))
     tasks.add(task)

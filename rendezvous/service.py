@@ -68,7 +68,7 @@ class Rendezvous:
         else:
             verdict = self.limiter.peek(key, limit, now)
         if not verdict.allowed:
-            self.metrics.rate_limited[bucket] += 1
+            self.metrics.rate_limited(bucket)
             log.warning("rate limited", extra={"fields": {"limit": bucket, "ip": client}})
         return verdict
 
@@ -89,7 +89,7 @@ class Rendezvous:
             except TokenTaken:
                 continue
             break
-        self.metrics.tokens_issued += 1
+        self.metrics.token_issued()
         log.info("token issued", extra={"fields": {"token": token_tag(fresh.token), "ttl": ttl}})
         return fresh
 
@@ -112,12 +112,12 @@ class Rendezvous:
             now = self.clock.now()
             updated = await self.store.update_session(token, lambda s: _seat(s, who, now))
         except SessionError as exc:
-            self.metrics.joins[exc.code] += 1
+            self.metrics.join(exc.code)
             raise
         if updated is None:
             raise SessionError(404, "token_not_found", "No session exists for this token.")
         joined, (role, again) = updated
-        self.metrics.joins["reconnect" if again else role.value] += 1
+        self.metrics.join("reconnect" if again else role.value)
         log.info(
             "joined",
             extra={"fields": {"token": token_tag(token), "role": role.value, "again": again}},
@@ -151,7 +151,7 @@ class Rendezvous:
 
     async def _finish(self, ended: Session) -> None:
         reason = ended.end_reason.value if ended.end_reason else EndReason.MANUALLY_ENDED.value
-        self.metrics.sessions_ended[reason] += 1
+        self.metrics.session_ended(reason)
         log.info(
             "session ended", extra={"fields": {"token": token_tag(ended.token), "reason": reason}}
         )
@@ -207,7 +207,7 @@ class Rendezvous:
             stun_urls=config.stun_urls,
         )
         if ice is not None:
-            self.metrics.ice_grants += 1
+            self.metrics.ice_granted()
         return ice
 
     # -- status ------------------------------------------------------------

@@ -5,8 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
+from datetime import datetime
 
-from tests.conftest import MakeRendezvous, active_session, issue
+import pytest
+
+from rendezvous import api
+from rendezvous.keys import SERVICE
+from rendezvous.session import State
+from tests.conftest import MakeRendezvous, RendezvousClient, active_session, issue
 
 
 def samples(text: str) -> dict[str, float]:
@@ -52,3 +59,53 @@ async def test_metrics_count_sessions_joins_limits_sockets_and_relays(
     assert got['orbit_rate_limited_total{limit="token"}'] == 1
     assert got["orbit_open_sockets"] == 2
     assert got["orbit_relayed_messages_total"] == 1
+
+
+async def test_each_app_counts_alone_and_reports_its_own_process_and_database(
+    make_rendezvous: MakeRendezvous,
+) -> None:
+    one, two = await make_rendezvous(), await make_rendezvous()
+    await issue(one)
+    await issue(one)
+    await issue(two)
+    got_one = samples(await (await one.get("/metrics")).text())
+    got_two = samples(await (await two.get("/metrics")).text())
+    assert got_one["orbit_tokens_issued_total"] == 2  # no shared (global) registry
+    assert got_two["orbit_tokens_issued_total"] == 1
+    # Families a dashboard expects are there at zero before anything happened.
+    assert got_two['orbit_joins_total{result="host"}'] == 0
+    assert got_two['orbit_rate_limited_total{limit="token"}'] == 0
+    # Per instance: the database's answer time and the process's own figures.
+    assert got_one["orbit_store_probe_seconds_count"] == 1
+    assert got_one["orbit_store_probe_failures_total"] == 0
+    assert got_one["process_open_fds"] > 0
+    assert got_one["process_resident_memory_bytes"] > 0
+
+
+def _break_database(rv: RendezvousClient, monkeypatch: pytest.MonkeyPatch, *, hang: bool) -> None:
+    async def count_by_state(now: datetime) -> dict[State, int]:
+        if hang:
+            await asyncio.Event().wait()
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(rv.app[SERVICE].store, "count_by_state", count_by_state)
+
+
+@pytest.mark.parametrize("hang", [False, True], ids=["fails", "hangs"])
+async def test_healthz_says_whether_the_database_answers(
+    rv: RendezvousClient, monkeypatch: pytest.MonkeyPatch, hang: bool
+) -> None:
+    healthy = await rv.get("/healthz")
+    assert healthy.status == 200
+    assert await healthy.json() == {"status": "ok", "database": "ok"}
+
+    monkeypatch.setattr(api, "PROBE_TIMEOUT", 0.05)
+    _break_database(rv, monkeypatch, hang=hang)
+    sick = await rv.get("/healthz")
+    assert sick.status == 503
+    assert await sick.json() == {"status": "unavailable", "database": "error"}
+    scraped = await rv.get("/metrics")  # metrics still answer, and count the failure
+    assert scraped.status == 200
+    got = samples(await scraped.text())
+    assert got["orbit_store_probe_failures_total"] == 2
+    assert got["orbit_store_probe_seconds_count"] == 3

@@ -61,8 +61,8 @@ async def test_daemons_refresh_their_turn_credentials_before_they_expire(
             await until_logged(daemon.process.log_path, "ICE servers refreshed", 2)
         async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as response:
             metrics = await response.text()
-        grants = re.search(r"^orbit_ice_grants_total (\d+)$", metrics, re.M)
-        assert grants is not None and int(grants[1]) >= 2 + 2 * 2  # two joins, refreshes
+        grants = re.search(r"^orbit_ice_grants_total (\S+)$", metrics, re.M)
+        assert grants is not None and float(grants[1]) >= 2 + 2 * 2  # two joins, refreshes
         # The chat goes on.
         status, _ = await alice.call("POST", "/api/messages", {"text": "still here"})
         assert status == 201

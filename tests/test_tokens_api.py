@@ -146,7 +146,7 @@ async def test_unknown_path_and_method_get_json_errors(rv: RendezvousClient) -> 
 async def test_health_and_security_headers(rv: RendezvousClient) -> None:
     response = await rv.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"status": "ok"}
+    assert await response.json() == {"status": "ok", "database": "ok"}
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
 
