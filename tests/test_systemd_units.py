@@ -63,6 +63,8 @@ def test_the_rendezvous_unit_still_lets_it_work() -> None:
     # Its default port needs no capability.
     assert Config().port > 1024
     assert unit["CapabilityBoundingSet"] == [""]
+    # /metrics's process_* figures need /proc/stat (boot time), which ProcSubset=pid hides.
+    assert "ProcSubset" not in unit
 
 
 def test_the_orbitd_unit_keeps_the_home_writable_and_interfaces_listable() -> None:
@@ -70,3 +72,4 @@ def test_the_orbitd_unit_keeps_the_home_writable_and_interfaces_listable() -> No
     assert "ProtectHome" not in unit  # its profile is under ~/.config and ~/.local
     assert "AF_NETLINK" in unit["RestrictAddressFamilies"][0].split()  # ICE lists interfaces
     assert unit["PrivateUsers"] == ["yes"]  # what lets a user unit use mount namespaces
+    assert unit["ReadWritePaths"] == ["%t"]  # the control socket, in $XDG_RUNTIME_DIR
