@@ -21,7 +21,7 @@ from .metrics import Metrics
 from .relay import GOING_AWAY, Relay
 from .service import Rendezvous
 from .settings import Config
-from .store import SQLiteStore, Store
+from .store import Store, open_store
 
 log = logging.getLogger("rendezvous")
 REQUEST_BODY_MAX = 64 * 1024
@@ -50,7 +50,7 @@ def create_app(
     metrics.watch_relay(lambda: relay.open_sockets, lambda: relay.relayed)
     app[SERVICE] = Rendezvous(
         config,
-        store or SQLiteStore(config.database_path(), config.ttl_minute_seconds),
+        store or open_store(config.database_path(), config.ttl_minute_seconds),
         clock or SystemClock(),
         relay,
         metrics,
@@ -68,6 +68,7 @@ def create_app(
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    await app[SERVICE].store.open()  # a database that cannot be reached fails the start
     yield
     svc = app[SERVICE]
     await svc.close()

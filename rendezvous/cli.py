@@ -18,6 +18,7 @@ from orbitcore.settings_table import add_flags, flag_values
 from .app import create_app
 from .passwords import hash_password
 from .settings import Config, SettingsError, load_config, settings_markdown
+from .store import StoreUnavailable
 
 log = logging.getLogger("rendezvous")
 
@@ -86,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"orbit-rendezvous: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_level)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config))
+    except StoreUnavailable as exc:
+        print(f"orbit-rendezvous: {exc}", file=sys.stderr)
+        return 1
     return 0

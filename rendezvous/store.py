@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 from .migrations import migrate
 from .session import EndReason, Session, State
@@ -36,7 +36,12 @@ class TokenTaken(Exception):
     """The token already exists (a collision of random tokens: mint another)."""
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be reached or opened (the message names no password)."""
+
+
 class Store(Protocol):
+    async def open(self) -> Self: ...
     async def insert_session(self, session: Session) -> None: ...
     async def get_session(self, token: str) -> Session | None: ...
     async def update_session(
@@ -51,6 +56,24 @@ class Store(Protocol):
     async def list_reports(self, include_handled: bool) -> list[Report]: ...
     async def mark_report_handled(self, report_id: int, now: datetime) -> Report | None: ...
     async def close(self) -> None: ...
+
+
+class _Row(Protocol):
+    """A result row read by column name (sqlite3.Row, asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def open_store(database: str, minute_seconds: float = 60.0) -> Store:
+    """The store a `database` setting names: a `postgresql://` URL, a `sqlite:///path`
+    URL, a plain SQLite file path, or `:memory:`."""
+    if database.startswith(("postgresql://", "postgres://")):
+        from .store_postgres import PostgresStore  # asyncpg imported only when used
+
+        return PostgresStore(database, minute_seconds)
+    if database.startswith("sqlite://"):
+        database = database.removeprefix("sqlite://") or ":memory:"
+    return SQLiteStore(database, minute_seconds)
 
 
 def _ts(moment: datetime | None) -> float | None:
@@ -84,7 +107,7 @@ def _session_row(s: Session) -> tuple[object, ...]:
     )
 
 
-def _session(row: sqlite3.Row, minute_seconds: float) -> Session:
+def _session(row: _Row, minute_seconds: float) -> Session:
     return Session(
         token=row["token"],
         created_at=_dt(row["created_at"]) or datetime.fromtimestamp(0, UTC),
@@ -102,7 +125,7 @@ def _session(row: sqlite3.Row, minute_seconds: float) -> Session:
     )
 
 
-def _report(row: sqlite3.Row) -> Report:
+def _report(row: _Row) -> Report:
     return Report(
         id=row["id"],
         token=row["token"],
@@ -134,6 +157,9 @@ class SQLiteStore:
         )
         self._db.execute("PRAGMA synchronous=NORMAL")
         self.schema_version = migrate(self._db)
+
+    async def open(self) -> Self:
+        return self  # opened by the constructor
 
     async def insert_session(self, session: Session) -> None:
         try:

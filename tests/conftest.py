@@ -13,8 +13,8 @@ from rendezvous.keys import SERVICE
 from rendezvous.service import Rendezvous
 from rendezvous.settings import load_config
 
-# The browser and coturn fixtures, registered here so that every test module may use them.
-pytest_plugins = ("tests.browser", "tests.coturn")
+# The browser, coturn and PostgreSQL fixtures, registered here for every test module.
+pytest_plugins = ("tests.browser", "tests.coturn", "tests.postgres")
 
 
 class FakeClock:
@@ -40,13 +40,32 @@ MakeRendezvous = Callable[..., Awaitable[RendezvousClient]]
 
 
 @pytest.fixture
+def rendezvous_database() -> str:
+    """The `database` of `make_rendezvous`; a module overrides it to run on both stores."""
+    return ":memory:"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both_databases(request: pytest.FixtureRequest) -> str:
+    """SQLite in memory, then a fresh PostgreSQL database (tests/postgres.py)."""
+    if request.param == "sqlite":
+        return ":memory:"
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture
 def make_rendezvous(
-    aiohttp_client: Callable[..., Awaitable[RendezvousClient]], clock: FakeClock
+    aiohttp_client: Callable[..., Awaitable[RendezvousClient]],
+    clock: FakeClock,
+    rendezvous_database: str,
 ) -> MakeRendezvous:
-    """A real rendezvous on 127.0.0.1 (a free port), in memory, on the fake clock."""
+    """A real rendezvous on 127.0.0.1 (a free port), in memory (or `rendezvous_database`),
+    on the fake clock."""
 
     async def make(**settings: Any) -> RendezvousClient:
-        settings.setdefault("database", ":memory:")
+        settings.setdefault("database", rendezvous_database)
         config = load_config(environ={}, overrides=settings)
         return await aiohttp_client(create_app(config, clock=clock))
 

@@ -18,6 +18,12 @@ PASSWORD = "correct horse battery staple"
 PASSWORD_HASH = hash_password(PASSWORD)
 
 
+@pytest.fixture
+def rendezvous_database(both_databases: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return both_databases
+
+
 class Inbox:
     def __init__(self) -> None:
         self.messages: asyncio.Queue[tuple[list[str], Message]] = asyncio.Queue()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import FakeClock, MakeRendezvous, RendezvousClient, issue, join
+
+
+@pytest.fixture
+def rendezvous_database(both_databases: str) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return both_databases
 
 
 async def test_issue_returns_the_seed_shape(rv: RendezvousClient) -> None:
