@@ -1,4 +1,8 @@
-"""Admin logins: short-lived bearer tokens handed out for the configured password."""
+"""Admin logins: short-lived bearer tokens handed out for the configured password.
+
+The logins live in the store (only the SHA-256 of each token), so that every
+instance behind a load balancer knows them and a logout holds everywhere.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,32 @@ import secrets
 from datetime import datetime, timedelta
 
 from .passwords import check_password
+from .store import Store
 
 
 class AdminSessions:
-    def __init__(self, password_hash: str, lifetime: timedelta) -> None:
+    def __init__(self, password_hash: str, lifetime: timedelta, store: Store) -> None:
         self.password_hash = password_hash
         self.lifetime = lifetime
-        self._live: dict[str, datetime] = {}
+        self.store = store
 
     @property
     def enabled(self) -> bool:
         return bool(self.password_hash)
 
-    def login(self, password: str, now: datetime) -> tuple[str, datetime] | None:
+    async def login(self, password: str, now: datetime) -> tuple[str, datetime] | None:
         if not self.enabled or not check_password(password, self.password_hash):
             return None
         token = secrets.token_urlsafe(32)
         expires = now + self.lifetime
-        self._live[_key(token)] = expires
+        await self.store.add_admin_login(_key(token), expires)
         return token, expires
 
-    def check(self, token: str, now: datetime) -> bool:
-        self._live = {k: exp for k, exp in self._live.items() if exp > now}
-        return _key(token) in self._live
+    async def check(self, token: str, now: datetime) -> bool:
+        return await self.store.admin_login_live(_key(token), now)
 
-    def logout(self, token: str) -> None:
-        self._live.pop(_key(token), None)
+    async def logout(self, token: str) -> None:
+        await self.store.delete_admin_login(_key(token))
 
 
 def _key(token: str) -> str:

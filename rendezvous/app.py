@@ -41,8 +41,9 @@ def create_app(
     )
     app[CONFIG] = config
     app[TRUSTED_PROXIES] = parse_networks(config.trusted_proxies)
+    store = store or open_store(config.database_path(), config.ttl_minute_seconds)
     app[ADMIN] = AdminSessions(
-        config.admin_password_hash, timedelta(minutes=config.admin_session_minutes)
+        config.admin_password_hash, timedelta(minutes=config.admin_session_minutes), store
     )
     app[reports.NOTIFY_TASKS] = set()
     relay = Relay(held_messages_max=config.held_messages_max, held_bytes_max=config.held_bytes_max)
@@ -50,7 +51,7 @@ def create_app(
     metrics.watch_relay(lambda: relay.open_sockets, lambda: relay.relayed)
     app[SERVICE] = Rendezvous(
         config,
-        store or open_store(config.database_path(), config.ttl_minute_seconds),
+        store,
         clock or SystemClock(),
         relay,
         metrics,

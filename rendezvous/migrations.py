@@ -66,6 +66,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         UPDATE sessions SET guest_id = sha256_hex(guest_id) WHERE guest_id IS NOT NULL
         """,
     ),
+    (
+        4,
+        # Admin logins, shared by every instance: the SHA-256 of the bearer token, never the token.
+        """
+        CREATE TABLE admin_logins (
+            token_digest TEXT PRIMARY KEY,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX idx_admin_logins_expires_at ON admin_logins(expires_at)
+        """,
+    ),
 ]
 
 

@@ -86,7 +86,7 @@ async def admin_login(request: web.Request) -> web.Response:
     password = body.get("password") if isinstance(body, dict) else None
     if not isinstance(password, str):
         raise SessionError(422, "invalid_password", "password must be a string.")
-    granted = admin.login(password, svc.now())
+    granted = await admin.login(password, svc.now())
     if granted is None:
         return web.json_response(
             {"error": "wrong_password", "reason": "That password is not right."},
@@ -97,25 +97,25 @@ async def admin_login(request: web.Request) -> web.Response:
     return web.json_response({"token": token, "expires_at": rules.iso(expires)})
 
 
-def _require_admin(request: web.Request) -> None:
+async def _require_admin(request: web.Request) -> None:
     svc, admin = request.app[SERVICE], request.app[ADMIN]
     if not admin.enabled:
         raise SessionError(404, "admin_disabled", "The admin API is not enabled on this server.")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token or not admin.check(token, svc.now()):
+    if scheme.lower() != "bearer" or not token or not await admin.check(token, svc.now()):
         raise SessionError(401, "admin_login_required", "Log in as admin first.")
 
 
 @routes.post("/api/admin/logout")
 async def admin_logout(request: web.Request) -> web.Response:
-    _require_admin(request)
-    request.app[ADMIN].logout(request.headers["Authorization"].partition(" ")[2])
+    await _require_admin(request)
+    await request.app[ADMIN].logout(request.headers["Authorization"].partition(" ")[2])
     return web.json_response({"message": "Logged out"})
 
 
 @routes.get("/api/admin/reports")
 async def list_reports(request: web.Request) -> web.Response:
-    _require_admin(request)
+    await _require_admin(request)
     include = request.query.get("include_handled", "0").lower() in {"1", "true", "yes"}
     reports = await request.app[SERVICE].store.list_reports(include_handled=include)
     return web.json_response({"reports": [report_json(r) for r in reports]})
@@ -131,7 +131,7 @@ def _report_id(raw: str) -> int:
 
 @routes.post("/api/admin/reports/{report_id}/handled")
 async def mark_handled(request: web.Request) -> web.Response:
-    _require_admin(request)
+    await _require_admin(request)
     report_id = _report_id(request.match_info["report_id"])
     svc = request.app[SERVICE]
     report = await svc.store.mark_report_handled(report_id, svc.now())

@@ -27,7 +27,10 @@ class Config:
     data_dir: str = _s(
         "", "Directory for the database (default: $XDG_DATA_HOME/chatorbit-rendezvous)."
     )
-    database: str = _s("", "SQLite file, `:memory:`, `sqlite:///path` or a `postgresql://` URL (default: `rendezvous.db` in data_dir).")
+    database: str = _s(
+        "",
+        "SQLite file, `:memory:`, `sqlite:///path` or a `postgresql://` URL (default: `rendezvous.db` in data_dir).",
+    )
     token_rate_limit_per_hour: int = _s(10, "Tokens one IP may issue in a sliding hour.")
     join_rate_limit_per_hour: int = _s(
         60,

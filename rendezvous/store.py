@@ -55,6 +55,9 @@ class Store(Protocol):
     ) -> Report: ...
     async def list_reports(self, include_handled: bool) -> list[Report]: ...
     async def mark_report_handled(self, report_id: int, now: datetime) -> Report | None: ...
+    async def add_admin_login(self, token_digest: str, expires_at: datetime) -> None: ...
+    async def admin_login_live(self, token_digest: str, now: datetime) -> bool: ...
+    async def delete_admin_login(self, token_digest: str) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -257,6 +260,23 @@ class SQLiteStore:
         )
         row = self._db.execute("SELECT * FROM reports WHERE id = ?", (report_id,)).fetchone()
         return _report(row) if row else None
+
+    async def add_admin_login(self, token_digest: str, expires_at: datetime) -> None:
+        self._db.execute(
+            "INSERT INTO admin_logins (token_digest, expires_at) VALUES (?, ?)",
+            (token_digest, expires_at.timestamp()),
+        )
+
+    async def admin_login_live(self, token_digest: str, now: datetime) -> bool:
+        """Whether the login is current (expired logins are deleted on the way)."""
+        self._db.execute("DELETE FROM admin_logins WHERE expires_at <= ?", (now.timestamp(),))
+        row = self._db.execute(
+            "SELECT 1 FROM admin_logins WHERE token_digest = ?", (token_digest,)
+        ).fetchone()
+        return row is not None
+
+    async def delete_admin_login(self, token_digest: str) -> None:
+        self._db.execute("DELETE FROM admin_logins WHERE token_digest = ?", (token_digest,))
 
     async def close(self) -> None:
         self._db.close()

@@ -166,6 +166,27 @@ class PostgresStore:
         )
         return _report(row) if row else None
 
+    async def add_admin_login(self, token_digest: str, expires_at: datetime) -> None:
+        pool = await self._db()
+        await pool.execute(
+            "INSERT INTO admin_logins (token_digest, expires_at) VALUES ($1, $2)",
+            token_digest,
+            expires_at.timestamp(),
+        )
+
+    async def admin_login_live(self, token_digest: str, now: datetime) -> bool:
+        """Whether the login is current (expired logins are deleted on the way)."""
+        pool = await self._db()
+        await pool.execute("DELETE FROM admin_logins WHERE expires_at <= $1", now.timestamp())
+        found = await pool.fetchval(
+            "SELECT 1 FROM admin_logins WHERE token_digest = $1", token_digest
+        )
+        return found is not None
+
+    async def delete_admin_login(self, token_digest: str) -> None:
+        pool = await self._db()
+        await pool.execute("DELETE FROM admin_logins WHERE token_digest = $1", token_digest)
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 from rendezvous import session as rules
@@ -14,8 +17,10 @@ from rendezvous.migrations import MIGRATIONS
 from rendezvous.session import EndReason, Role, Session, State
 from rendezvous.store import SQLiteStore, Store, TokenTaken, open_store
 from rendezvous.store_postgres import PostgresStore
+from tests.conftest import MakeRendezvous
 from tests.postgres import Cluster
 from tests.test_cli import run_cli
+from tests.test_reports_admin import PASSWORD_HASH, admin_token
 
 T0 = datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
 
@@ -142,3 +147,56 @@ def test_a_database_that_cannot_be_opened_stops_the_start_with_the_reason(
     assert "cannot open the PostgreSQL database" in done.stderr
     assert "no_such_db" in done.stderr and "Traceback" not in done.stderr
     assert "hunter2secret" not in done.stderr + done.stdout
+
+
+@pytest.fixture(params=["sqlite-file", "postgres"])
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One database two rendezvous instances share: a SQLite file or a PostgreSQL database."""
+    if request.param == "sqlite-file":
+        return f"sqlite://{tmp_path / 'shared.db'}"
+    url = request.getfixturevalue("postgres_url")
+    assert isinstance(url, str)
+    return url
+
+
+async def test_an_admin_login_holds_on_every_instance_until_logout(
+    make_rendezvous: MakeRendezvous, shared_database: str
+) -> None:
+    """Behind a load balancer: a login made on one instance works on the other, and a
+    logout on either ends it on both. The database keeps only the token's digest."""
+    one = await make_rendezvous(database=shared_database, admin_password_hash=PASSWORD_HASH)
+    two = await make_rendezvous(database=shared_database, admin_password_hash=PASSWORD_HASH)
+    token = await admin_token(one)
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await two.get("/api/admin/reports", headers=bearer)).status == 200
+    assert (await two.post("/api/admin/logout", headers=bearer)).status == 200
+    assert (await one.get("/api/admin/reports", headers=bearer)).status == 401
+
+    again = {"Authorization": f"Bearer {await admin_token(two)}"}
+    assert (await one.get("/api/admin/reports", headers=again)).status == 200
+    dump = await _admin_logins(shared_database)
+    assert len(dump) == 1 and token not in dump[0] and again["Authorization"][7:] not in dump[0]
+
+
+async def _admin_logins(database: str) -> list[str]:
+    if database.startswith("sqlite://"):
+        with sqlite3.connect(database.removeprefix("sqlite://")) as db:
+            rows = db.execute("SELECT * FROM admin_logins").fetchall()
+        return [" ".join(map(str, row)) for row in rows]
+    db = await asyncpg.connect(database)
+    try:
+        return [
+            " ".join(map(str, r.values())) for r in await db.fetch("SELECT * FROM admin_logins")
+        ]
+    finally:
+        await db.close()
+
+
+async def test_an_expired_admin_login_is_refused_and_forgotten(store: Store) -> None:
+    await store.add_admin_login("digest-a", T0 + timedelta(minutes=30))
+    assert await store.admin_login_live("digest-a", T0 + timedelta(minutes=29))
+    assert not await store.admin_login_live("digest-b", T0)
+    assert not await store.admin_login_live("digest-a", T0 + timedelta(minutes=30))
+    await store.add_admin_login("digest-a", T0 + timedelta(hours=2))  # the old row is gone
+    await store.delete_admin_login("digest-a")
+    assert not await store.admin_login_live("digest-a", T0)
