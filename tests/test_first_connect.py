@@ -16,14 +16,13 @@ from orbitd.first_connect import (
 )
 from orbitd.handshake import (
     Announcement,
-    Failed,
     Handshake,
     MakeAnswer,
-    PhaseChanged,
     SendRelay,
     UseAnswer,
     Verified,
 )
+from tests.handshake_outputs import describe
 
 TOKEN = "ABCD1234WXYZ"
 HOST_SDP = ["v=0\r\na=fingerprint:sha-256 A0:A0\r\n", "v=0\r\na=fingerprint:sha-256 A1:A1\r\n"]
@@ -31,20 +30,7 @@ GUEST_SDP = ["v=0\r\na=fingerprint:sha-256 B0:B0\r\n", "v=0\r\na=fingerprint:sha
 NO_RECONNECT = Announcement(features=("chat", "calls"))
 
 
-def kinds(outputs: Sequence[FirstOutput]) -> list[str]:
-    names = []
-    for out in outputs:
-        if isinstance(out, SendRelay):
-            names.append(f"send {out.frame.TYPE}")
-        elif isinstance(out, PhaseChanged):
-            names.append(f"phase {out.phase.value}")
-        elif isinstance(out, Failed):
-            names.append(f"failed {out.code}")
-        elif isinstance(out, AnswerReoffer):
-            names.append(f"AnswerReoffer {out.generation}")
-        else:
-            names.append(type(out).__name__)
-    return names
+kinds = describe
 
 
 def sent(outputs: Sequence[FirstOutput]) -> list[relay.Pake | relay.Sealed | relay.Abort]:

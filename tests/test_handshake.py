@@ -19,7 +19,6 @@ from orbitd.crypto import (
     unb64,
 )
 from orbitd.handshake import (
-    Failed,
     Handshake,
     MakeAnswer,
     Output,
@@ -29,24 +28,14 @@ from orbitd.handshake import (
     UseAnswer,
     Verified,
 )
+from tests.handshake_outputs import describe
 
 TOKEN = "ABCD1234WXYZ"
 HOST_SDP = "v=0\r\na=fingerprint:sha-256 AA:AA:AA\r\n"
 GUEST_SDP = "v=0\r\na=fingerprint:sha-256 BB:BB:BB\r\n"
 
 
-def kinds(outputs: list[Output]) -> list[str]:
-    names = []
-    for out in outputs:
-        if isinstance(out, SendRelay):
-            names.append(f"send {out.frame.TYPE}")
-        elif isinstance(out, PhaseChanged):
-            names.append(f"phase {out.phase.value}")
-        elif isinstance(out, Failed):
-            names.append(f"failed {out.code}")
-        else:
-            names.append(type(out).__name__)
-    return names
+kinds = describe
 
 
 def frames(outputs: list[Output]) -> list[relay.Pake | relay.Sealed | relay.Abort]:

@@ -17,10 +17,10 @@ from orbitd.handshake import (
     Handshake,
     MakeAnswer,
     Output,
-    PhaseChanged,
     SendRelay,
     announced,
 )
+from tests.handshake_outputs import describe
 
 TOKEN = "ABCD1234WXYZ"
 AAD = b"chatorbit/signal/" + TOKEN.encode()
@@ -34,18 +34,7 @@ def relayed(to: Handshake, outputs: list[Output]) -> list[Output]:
     return got
 
 
-def summary(outputs: list[Output]) -> list[str]:
-    names = []
-    for out in outputs:
-        if isinstance(out, SendRelay):
-            names.append(f"send {out.frame.TYPE}")
-        elif isinstance(out, PhaseChanged):
-            names.append(f"phase {out.phase.value}")
-        elif isinstance(out, Failed):
-            names.append(f"failed {out.code}")
-        else:
-            names.append(type(out).__name__)
-    return names
+summary = describe
 
 
 def exchange(
