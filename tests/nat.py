@@ -33,8 +33,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -48,9 +46,10 @@ from pathlib import Path
 
 import pytest
 
+from rendezvous.turn import turn_credential
 from tests.coturn import REALM as TURN_REALM
 from tests.coturn import turnserver_argv
-from tests.netns import REPO, Host, NsDaemon, root_links, skip_reason
+from tests.netns import REPO, Host, NsDaemon, _ip, delete_namespaces, root_links, skip_reason
 
 CONE = "cone"
 SYMMETRIC = "symmetric"
@@ -59,13 +58,6 @@ RENDEZVOUS_PORT = 8080
 TURN_PORT = 3478
 VOID_GATEWAY = "254"  # the last octet of the fake default gateway
 VOID_MAC = "02:00:00:00:00:fe"
-
-
-def _ip(*args: str) -> str:
-    done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
 
 
 def _in(ns: str, *argv: str, stdin: str | None = None) -> str:
@@ -125,11 +117,10 @@ table ip block_udp {
 
 
 def turn_rest_credentials(secret: str, ttl: float, now: float | None = None) -> tuple[str, str]:
-    """(user name, credential) in the TURN REST convention coturn checks with use-auth-secret."""
-    expiry = int((time.time() if now is None else now) + ttl)
-    username = f"{expiry}:nat-test"
-    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    return username, base64.b64encode(digest).decode()
+    """(user name, credential) in the TURN REST convention coturn checks with use-auth-secret:
+    the rendezvous's own `turn_credential`."""
+    username = f"{int((time.time() if now is None else now) + ttl)}:nat-test"
+    return username, turn_credential(secret, username)
 
 
 @dataclass
@@ -265,19 +256,7 @@ class NatNet:
 
     def down(self) -> None:
         """Kill what runs inside our namespaces (by pid) and delete them; never raises."""
-        for ns in reversed(self.made):
-            with contextlib.suppress(RuntimeError):
-                for pid in _ip("netns", "pids", ns).split():
-                    with contextlib.suppress(ProcessLookupError, ValueError):
-                        os.kill(int(pid), signal.SIGKILL)
-        for ns in reversed(self.made):
-            for _ in range(40):  # deleting fails while a killed process is still exiting
-                try:
-                    _ip("netns", "del", ns)
-                    break
-                except RuntimeError:
-                    time.sleep(0.05)
-        self.made.clear()
+        delete_namespaces(self.made)
 
     # --- the network misbehaving -------------------------------------------------------
 

@@ -67,6 +67,24 @@ def _ip(*args: str) -> str:
     return done.stdout
 
 
+def delete_namespaces(made: list[str]) -> None:
+    """Kill what runs inside these namespaces (by pid), delete them, empty the list; never
+    raises."""
+    for ns in reversed(made):
+        with contextlib.suppress(RuntimeError):
+            for pid in _ip("netns", "pids", ns).split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+    for ns in reversed(made):
+        for _ in range(40):  # deleting fails while a killed process is still exiting
+            try:
+                _ip("netns", "del", ns)
+                break
+            except RuntimeError:
+                time.sleep(0.05)
+    made.clear()
+
+
 def root_links() -> list[str]:
     """The root namespace's interface names (read only)."""
     return sorted(link["ifname"] for link in json.loads(_ip("-j", "link", "show")))
@@ -129,19 +147,7 @@ class NetnsLan:
 
     def down(self) -> None:
         """Kill what runs inside our namespaces (by pid) and delete them; never raises."""
-        for ns in reversed(self.made):
-            with contextlib.suppress(RuntimeError):
-                for pid in _ip("netns", "pids", ns).split():
-                    with contextlib.suppress(ProcessLookupError, ValueError):
-                        os.kill(int(pid), signal.SIGKILL)
-        for ns in reversed(self.made):
-            for _ in range(20):  # deleting fails while a killed process is still exiting
-                try:
-                    _ip("netns", "del", ns)
-                    break
-                except RuntimeError:
-                    time.sleep(0.05)
-        self.made.clear()
+        delete_namespaces(self.made)
 
 
 @pytest.fixture(name="netns_lan")
