@@ -6,6 +6,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orbitd.identity import Identity
+from orbitd.lan.invites import SignedInvite, new_session_id
 from tests.netns import Host, NetnsLan, NsDaemon
 
 
@@ -50,3 +54,22 @@ async def phase(daemon: NsDaemon, wanted: str) -> dict[str, Any]:
     event = await daemon.until("session", lambda e: e["session"]["phase"] == wanted, 20)
     session: dict[str, Any] = event["session"]
     return session
+
+
+def new_identity() -> Identity:
+    return Identity.from_private_key(Ed25519PrivateKey.generate())
+
+
+def signed(
+    identity: Identity, *, to: str, nonce: str, name: str = "alice", session_id: str = ""
+) -> dict[str, Any]:
+    invite = SignedInvite.make(
+        identity,
+        name=name,
+        to=to,
+        nonce=nonce,
+        session_id=session_id or new_session_id(),
+        ttl_minutes=60,
+        max_message_length=2000,
+    )
+    return invite.wire()
