@@ -66,6 +66,16 @@ class Config:
     )
     ws_messages_per_second: float = _s(20.0, "Sustained signaling messages per second per socket.")
     ws_message_burst: int = _s(100, "Signaling messages a socket may send in a burst.")
+    redis_url: str = _s(
+        "",
+        "Redis shared by several instances (`redis://host:port/0`, `rediss://`, `unix:///path`):"
+        " the relay between instances, held messages, presence, rate limits. Empty: one instance,"
+        " all in memory.",
+    )
+    instance_name: str = _s(
+        "",
+        "This instance's name among those sharing Redis (logs, /metrics); empty: host name and port.",
+    )
     held_messages_max: int = _s(64, "Messages held for a peer that is not connected yet.")
     held_bytes_max: int = _s(262144, "Bytes held for a peer that is not connected yet.")
     stun_urls: list[str] = _s(

@@ -13,8 +13,8 @@ from rendezvous.keys import SERVICE
 from rendezvous.service import Rendezvous
 from rendezvous.settings import load_config
 
-# The browser, coturn and PostgreSQL fixtures, registered here for every test module.
-pytest_plugins = ("tests.browser", "tests.coturn", "tests.postgres")
+# The browser, coturn, PostgreSQL and Redis fixtures, registered here for every test module.
+pytest_plugins = ("tests.browser", "tests.coturn", "tests.postgres", "tests.redis_server")
 
 
 class FakeClock:
