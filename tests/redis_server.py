@@ -28,7 +28,9 @@ START_WAIT = 10.0  # seconds for the server to accept connections
 def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found is None:
-        raise RuntimeError("redis-server not found: apt-get install redis-server (.ci/debian-packages)")
+        raise RuntimeError(
+            "redis-server not found: apt-get install redis-server (.ci/debian-packages)"
+        )
     return found
 
 
@@ -50,14 +52,22 @@ class RedisServer:
         self.socket.unlink(missing_ok=True)
         argv = [
             redis_server_binary(),
-            "--port", "0",  # no TCP: the Unix socket only
-            "--unixsocket", str(self.socket),
-            "--unixsocketperm", "777",
-            "--dir", str(self.root),
-            "--save", "",  # no snapshots
-            "--appendonly", "no",  # no log of writes
-            "--logfile", str(self.root / "redis.log"),
-            "--daemonize", "no",
+            "--port",
+            "0",  # no TCP: the Unix socket only
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "777",
+            "--dir",
+            str(self.root),
+            "--save",
+            "",  # no snapshots
+            "--appendonly",
+            "no",  # no log of writes
+            "--logfile",
+            str(self.root / "redis.log"),
+            "--daemonize",
+            "no",
         ]
         self.process = subprocess.Popen(["runuser", "-u", USER, "--", *argv])
         deadline = time.monotonic() + START_WAIT
