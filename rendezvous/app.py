@@ -18,6 +18,7 @@ from .clock import Clock, SystemClock
 from .http import compress_pages, make_cors_middleware, parse_networks, security_headers
 from .keys import ADMIN, CONFIG, SERVICE, TRUSTED_PROXIES
 from .metrics import Metrics
+from .redis_link import redis_ctx
 from .relay import GOING_AWAY, Relay
 from .service import Rendezvous
 from .settings import Config
@@ -61,6 +62,7 @@ def create_app(
     app.add_routes(reports.routes)
     admin_page.setup(app)
     join_page.setup(app)
+    app.cleanup_ctx.append(redis_ctx)  # first: an unreachable Redis fails the start
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)
     app.cleanup_ctx.append(_notify_ctx)

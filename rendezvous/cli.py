@@ -17,6 +17,7 @@ from orbitcore.settings_table import add_flags, flag_values
 
 from .app import create_app
 from .passwords import hash_password
+from .redis_link import RedisUnavailable
 from .settings import Config, SettingsError, load_config, settings_markdown
 from .store import StoreUnavailable
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve(config))
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, RedisUnavailable) as exc:
         print(f"orbit-rendezvous: {exc}", file=sys.stderr)
         return 1
     return 0
