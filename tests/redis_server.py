@@ -69,7 +69,12 @@ class RedisServer:
             "--daemonize",
             "no",
         ]
-        self.process = subprocess.Popen(["runuser", "-u", USER, "--", *argv])
+        account = pwd.getpwnam(USER)
+        # The server itself as `nobody` (not under runuser, which forks: killing runuser
+        # would leave the server running, and an outage would not be one).
+        self.process = subprocess.Popen(
+            argv, user=account.pw_uid, group=account.pw_gid, extra_groups=[]
+        )
         deadline = time.monotonic() + START_WAIT
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -1,0 +1,114 @@
+"""The rate-limit windows in Redis (rendezvous/limits.py) against a real redis-server:
+the same verdicts as the in-memory limiter, one window shared by every instance, atomic
+under concurrency, keys that expire, and an outage that lets requests through."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from rendezvous.limits import KEY_PREFIX, Limits, MemoryLimits, RedisLimits
+from tests.redis_server import RedisServer
+
+WINDOW = 3600.0
+T0 = 1_768_903_200.0  # a Unix time with a fraction below: exercises float round trips
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def other_redis(redis_url: str) -> AsyncIterator[Redis]:
+    """A second client: what another instance would hold."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_redis_gives_the_verdicts_the_memory_limiter_gives(redis: Redis) -> None:
+    memory, shared = MemoryLimits(WINDOW), RedisLimits(redis, WINDOW)
+    pick = random.Random(13)
+    now = T0 + 0.123456
+    for _ in range(400):
+        now += pick.choice([0.001, 1.5, 60.0, 700.0, 3599.999, 3600.0])
+        client = pick.choice(["192.0.2.1", "192.0.2.2", "2001:db8::/64"])
+        bucket, limit = pick.choice([("token", 3), ("join", 5)])
+        record = pick.random() < 0.8
+        backends: list[Limits] = [memory, shared]
+        if record:
+            got = [await b.hit(bucket, client, limit, now) for b in backends]
+        else:
+            got = [await b.peek(bucket, client, limit, now) for b in backends]
+        assert got[1] == got[0], (bucket, client, now, record)
+
+
+async def test_two_instances_count_in_one_window(redis: Redis, other_redis: Redis) -> None:
+    a, b = RedisLimits(redis, WINDOW), RedisLimits(other_redis, WINDOW)
+    for i in range(3):
+        assert (await a.hit("token", "192.0.2.7", 4, T0 + i)).allowed
+    last = await b.hit("token", "192.0.2.7", 4, T0 + 10)
+    assert last.allowed and last.remaining == 0
+    refused = await a.hit("token", "192.0.2.7", 4, T0 + 11)
+    assert not refused.allowed
+    assert refused.reset_at == T0 + WINDOW  # when the first hit, made on A, leaves
+    assert not (await b.peek("token", "192.0.2.7", 4, T0 + 12)).allowed
+    # The window slides on either instance's clock: the first hit leaves at T0 + WINDOW.
+    assert (await b.hit("token", "192.0.2.7", 4, T0 + WINDOW)).allowed
+    assert not (await a.hit("token", "192.0.2.7", 4, T0 + WINDOW + 0.5)).allowed
+    # Other buckets and clients have windows of their own.
+    assert (await b.hit("join", "192.0.2.7", 4, T0 + 12)).allowed
+    assert (await b.hit("token", "192.0.2.8", 4, T0 + 12)).allowed
+    assert await a.refusals(["token", "join"]) == {"token": 3, "join": 0}
+
+
+async def test_the_last_slot_goes_to_one_request_only(redis: Redis, other_redis: Redis) -> None:
+    a, b = RedisLimits(redis, WINDOW), RedisLimits(other_redis, WINDOW)
+    hits = [(a if i % 2 else b).hit("join", "198.51.100.1", 10, T0 + i / 1000) for i in range(60)]
+    verdicts = await asyncio.gather(*hits)
+    assert sum(v.allowed for v in verdicts) == 10
+
+
+async def test_a_window_expires_with_its_newest_hit(redis: Redis) -> None:
+    limits = RedisLimits(redis, 30.0)
+    await limits.peek("token", "192.0.2.9", 2, T0)
+    assert await redis.exists(f"{KEY_PREFIX}token:192.0.2.9") == 0  # a look stores nothing
+    await limits.hit("token", "192.0.2.9", 2, T0)
+    assert 29_000 < await redis.pttl(f"{KEY_PREFIX}token:192.0.2.9") <= 30_000
+    await limits.hit("token", "192.0.2.9", 2, T0 + 1)
+    await limits.hit("token", "192.0.2.9", 2, T0 + 2)  # refused: stores nothing either
+    assert await redis.zcard(f"{KEY_PREFIX}token:192.0.2.9") == 2
+    assert limits.expire(T0 + 1000) == 0  # nothing to sweep: Redis expires the keys
+
+
+async def test_an_outage_lets_requests_through_and_says_so(
+    redis: Redis, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    unchecked: list[str] = []
+    limits = RedisLimits(redis, WINDOW, unchecked=unchecked.append)
+    assert (await limits.hit("token", "192.0.2.1", 1, T0)).allowed
+    assert not (await limits.hit("token", "192.0.2.1", 1, T0 + 1)).allowed
+
+    redis_server.stop()
+    with caplog.at_level(logging.INFO, logger="rendezvous"):
+        for i in range(3):
+            verdict = await limits.hit("token", "192.0.2.1", 1, T0 + 2 + i)
+            assert verdict.allowed
+        assert unchecked == ["token"] * 3
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1  # one line per outage, not one per request
+        assert "Redis does not answer" in warnings[0].getMessage()
+
+        redis_server.start()  # an empty Redis (no persistence): the script is loaded again
+        assert (await limits.hit("token", "192.0.2.1", 1, T0 + 10)).allowed
+        assert not (await limits.hit("token", "192.0.2.1", 1, T0 + 11)).allowed
+        assert any("answers again" in r.getMessage() for r in caplog.records)
+    assert unchecked == ["token"] * 3
