@@ -64,8 +64,8 @@ def catalogued() -> Documented:
     }
 
 
-def test_the_five_channels_are_catalogued() -> None:
-    assert [c.name for c in CHANNELS] == ["relay", "signal", "peer", "lan", "control"]
+def test_the_six_channels_are_catalogued() -> None:
+    assert [c.name for c in CHANNELS] == ["relay", "signal", "peer", "files", "lan", "control"]
 
 
 def test_docs_list_every_channel_and_frame_and_nothing_else() -> None:
@@ -131,6 +131,7 @@ SAMPLE_STRINGS: dict[str, str] = {
     r"[0-9a-fA-F]{128}": "0" * 128,
     r"[A-Za-z0-9_-]{22,64}": "n" * 22,
     r"[A-Z0-9]{12}": "ABCDEFGHJKLM",
+    r"f-[0-9A-Za-z_-]{8,38}": "f-abcdefgh",
 }
 
 

@@ -34,7 +34,14 @@ def test_a_refusal_becomes_an_error_frame_that_names_what_it_answers() -> None:
 
 
 def test_every_peer_frame_is_of_one_family() -> None:
-    families = (peer.ChatFrame, peer.CallFrame, peer.RtcFrame, peer.LinkFrame, peer.StreamFrame)
+    families = (
+        peer.ChatFrame,
+        peer.CallFrame,
+        peer.FileFrame,
+        peer.RtcFrame,
+        peer.LinkFrame,
+        peer.StreamFrame,
+    )
     for kind, cls in peer.CHANNEL.frames.items():
         found = [f for f in families if issubclass(cls, f)]
         assert len(found) == (0 if cls is peer.Error else 1), kind

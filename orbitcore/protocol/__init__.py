@@ -6,7 +6,9 @@ Channels (each a module with its frames and a `Channel` registry):
 - `signal`: what travels sealed inside `relay.Sealed` (confirm with version and features,
   offer, answer);
 - `peer`: the data channel between two daemons (chat, acks, delete, end, call control,
-  renegotiation);
+  renegotiation, file transfer control);
+- `files`: the daemons' second data channel, a file's sealed chunks (binary) and the
+  receiver's flow control and resume;
 - `lan`: the LAN listener's HTTP bodies (hellos, invites);
 - `control`: `orbitd open` asking the running daemon for a login link (Unix socket).
 

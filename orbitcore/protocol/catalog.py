@@ -9,13 +9,14 @@ from __future__ import annotations
 import inspect
 import sys
 
-from . import control, lan, peer, relay, signal
+from . import control, files, lan, peer, relay, signal
 from .frames import Channel, Frame
 
 CHANNELS: tuple[Channel, ...] = (
     relay.CHANNEL,
     signal.CHANNEL,
     peer.CHANNEL,
+    files.CHANNEL,
     lan.CHANNEL,
     control.CHANNEL,
 )

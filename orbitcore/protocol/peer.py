@@ -1,11 +1,12 @@
 """The `peer` channel: JSON text on the reliable, ordered `chat` data channel between
 two daemons, once the handshake is verified.
 
-Five families share it, each with its own base class so the session can route a frame
-by its class: the conversation (`ChatFrame`), call control (`CallFrame`), the
-renegotiation of the connection (`RtcFrame`), its liveness (`LinkFrame`) and the durable
-stream that carries the first two across reconnects (`StreamFrame`); `error` answers a
-frame that was refused.
+Six families share it, each with its own base class so the session can route a frame
+by its class: the conversation (`ChatFrame`), call control (`CallFrame`), file transfer
+control (`FileFrame`, feature `files`; the bytes travel on the `files` channel,
+`orbitcore.protocol.files`), the renegotiation of the connection (`RtcFrame`), its
+liveness (`LinkFrame`) and the durable stream that carries the first three across
+reconnects (`StreamFrame`); `error` answers a frame that was refused.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ class ChatFrame(Frame):
 
 class CallFrame(Frame):
     """Call control (`orbitd.call_state`)."""
+
+
+class FileFrame(Frame):
+    """File transfer control (`orbitd.files`, feature `files`)."""
 
 
 class RtcFrame(Frame):
@@ -157,6 +162,82 @@ class CallMute(CallFrame):
     muted: bool
 
 
+# -- file transfer control (feature `files`) --------------------------------------------------
+FILE_ID = Annotated[str, Text(40, r"f-[0-9A-Za-z_-]{8,38}")]
+FILE_CODE = Annotated[str, Text(64, r"[a-z][a-z0-9_]{0,63}")]
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class FileLimits(FileFrame):
+    """Sent once when the chat is ready: the largest file (`max_bytes`) the sender will
+    receive (its setting `file_size_max_bytes`). The other side offers nothing larger;
+    the receiver refuses a larger offer all the same (`file-cancel` `too_large`)."""
+
+    TYPE: ClassVar[str] = "file-limits"
+    max_bytes: int
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class FileOffer(FileFrame):
+    """The sender offers a file: `file_id` (`f-` and random characters, the sender's),
+    `number` (the sender's transfer number, 1, 2, ..., which names the file in the
+    chunks' binary header), `name`, `size` in bytes and `media_type` (what the sender's
+    browser said, empty if unknown). The receiver's user accepts or declines it; the
+    SHA-256 of the whole file follows in `file-done`."""
+
+    TYPE: ClassVar[str] = "file-offer"
+    file_id: FILE_ID
+    number: int
+    name: Annotated[str, Text(255)]
+    size: int
+    media_type: Annotated[str, Text(255)] = ""
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class FileAccept(FileFrame):
+    """The receiver takes the offered file: the sender may send its chunks."""
+
+    TYPE: ClassVar[str] = "file-accept"
+    file_id: FILE_ID
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class FileDecline(FileFrame):
+    """The receiver's user does not want the offered file."""
+
+    TYPE: ClassVar[str] = "file-decline"
+    file_id: FILE_ID
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class FileCancel(FileFrame):
+    """Either side stops a transfer that is not finished, and frees all of it: `code`
+    `cancelled` (by the user), `too_large` (over the receiver's limit), `hash_mismatch`
+    (the SHA-256 of what arrived is not the one in `file-done`), `bad_chunk` (a chunk that
+    does not open, is out of the window or has the wrong size), `download_interrupted`
+    (the receiver's download stopped half-way)."""
+
+    TYPE: ClassVar[str] = "file-cancel"
+    file_id: FILE_ID
+    code: FILE_CODE
+
+
+@CHANNEL.register
+@dataclass(frozen=True)
+class FileDone(FileFrame):
+    """The sender has every byte of the file from its user: `sha256` (hex) of the whole
+    file. The receiver hands out the last chunk only once what arrived has this hash."""
+
+    TYPE: ClassVar[str] = "file-done"
+    file_id: FILE_ID
+    sha256: Annotated[str, Text(64, r"[0-9a-f]{64}")]
+
+
 # -- renegotiation ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IceCandidate:
@@ -222,9 +303,10 @@ class RtcRestart(RtcFrame):
 @CHANNEL.register
 @dataclass(frozen=True)
 class Seq(StreamFrame):
-    """A conversation or call-control frame (`frame`, a whole frame of this channel) with
-    the sender's sequence number `seq` (1, 2, ... per direction, for the whole session)
-    and `ack`, the highest sequence number the sender has received in order. Sent again,
+    """A conversation, call-control or file-control frame (`frame`, a whole frame of this
+    channel) with the sender's sequence number `seq` (1, 2, ... per direction, for the
+    whole session) and `ack`, the highest sequence number the sender has received in
+    order. Sent again,
     in order, on every new connection until acknowledged; a receiver takes each number
     once and acknowledges a duplicate without acting on it. Used when both sides
     announce `resume` (`orbitd.durable`)."""

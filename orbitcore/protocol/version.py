@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-PROTOCOL_VERSION = "1.3"
+PROTOCOL_VERSION = "1.4"
 FEATURES: tuple[str, ...] = (
     "chat",
     "calls",
@@ -19,6 +19,7 @@ FEATURES: tuple[str, ...] = (
     "resume",
     "keyed-signature",
     "bound-boxes",
+    "files",
 )
 LEGACY_VERSION = "1.0"
 LEGACY_FEATURES: tuple[str, ...] = ("chat", "calls")
