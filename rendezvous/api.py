@@ -29,7 +29,7 @@ def _client(request: web.Request) -> str:
 @routes.post("/api/tokens/issue")
 async def issue_token(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
-    verdict = svc.rate("token", _client(request))
+    verdict = await svc.rate("token", _client(request))
     if not verdict.allowed:
         return rate_limited(verdict, svc.now().timestamp())
     body = await read_json(request)
@@ -53,7 +53,7 @@ async def issue_token(request: web.Request) -> web.Response:
 @routes.post("/api/tokens/join")
 async def join_token(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
-    verdict = svc.rate("join", _client(request))
+    verdict = await svc.rate("join", _client(request))
     if not verdict.allowed:
         return rate_limited(verdict, svc.now().timestamp())
     try:
@@ -65,7 +65,7 @@ async def join_token(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": exc.code, "reason": exc.reason}, status=exc.status, headers=verdict.headers()
         )
-    answer: dict[str, object] = {"role": role.value, "session_status": svc.status(joined)}
+    answer: dict[str, object] = {"role": role.value, "session_status": await svc.status(joined)}
     ice = svc.ice_servers()
     if ice is not None:
         granted = ice.to_dict()
@@ -80,22 +80,22 @@ async def join_token(request: web.Request) -> web.Response:
 async def session_status(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
     client = _client(request)
-    verdict = svc.rate("join", client, record=False)
+    verdict = await svc.rate("join", client, record=False)
     if not verdict.allowed:
         return rate_limited(verdict, svc.now().timestamp())
     try:
         found = await svc.lookup(request.match_info["token"])
     except SessionError:
-        svc.rate("join", client)  # a miss counts: tokens cannot be scanned here either
+        await svc.rate("join", client)  # a miss counts: tokens cannot be scanned here either
         raise
-    return web.json_response(svc.status(found))
+    return web.json_response(await svc.status(found))
 
 
 @routes.post("/api/session/{token}/end")
 async def end_session(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
     client = _client(request)
-    verdict = svc.rate("join", client, record=False)
+    verdict = await svc.rate("join", client, record=False)
     if not verdict.allowed:
         return rate_limited(verdict, svc.now().timestamp())
     try:
@@ -104,7 +104,7 @@ async def end_session(request: web.Request) -> web.Response:
             raise SessionError(422, "invalid_body", "The request body must be a JSON object.")
         ended = await svc.end(request.match_info["token"], body.get("client_identity"))
     except Refusal:
-        svc.rate("join", client)  # a refusal counts: 404 vs 403 must not be an oracle
+        await svc.rate("join", client)  # a refusal counts: 404 vs 403 must not be an oracle
         raise
     return web.json_response({"message": "Session ended", "ended_at": rules.iso(ended.ended_at)})
 

@@ -50,7 +50,7 @@ def _text(body: dict[str, Any], name: str, limit: int, *, required: bool) -> str
 @routes.post("/api/reports")
 async def file_report(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
-    verdict = svc.rate("report", client_ip(request, request.app[TRUSTED_PROXIES]))
+    verdict = await svc.rate("report", client_ip(request, request.app[TRUSTED_PROXIES]))
     if not verdict.allowed:
         return rate_limited(verdict, svc.now().timestamp())
     body = await read_json(request)
@@ -79,7 +79,7 @@ async def admin_login(request: web.Request) -> web.Response:
     svc, admin = request.app[SERVICE], request.app[ADMIN]
     if not admin.enabled:
         raise SessionError(404, "admin_disabled", "The admin API is not enabled on this server.")
-    verdict = svc.rate("admin_login", client_ip(request, request.app[TRUSTED_PROXIES]))
+    verdict = await svc.rate("admin_login", client_ip(request, request.app[TRUSTED_PROXIES]))
     if not verdict.allowed:
         return rate_limited(verdict, svc.now().timestamp())
     body = await read_json(request)

@@ -12,16 +12,15 @@ import contextlib
 import logging
 from datetime import datetime, timedelta
 
-from aiohttp import WSCloseCode
-
 from orbitcore.protocol import relay as wire
-from orbitcore.ratelimit import RateLimiter, Verdict, address_key
+from orbitcore.ratelimit import Verdict, address_key
 
 from . import session as rules
 from . import turn
 from .clock import Clock
+from .limits import Limits, MemoryLimits
 from .metrics import Metrics
-from .relay import Relay
+from .relay import SeatRelay
 from .session import EndReason, Role, Session, SessionError
 from .settings import Config
 from .store import Store, TokenTaken
@@ -38,14 +37,16 @@ def token_tag(token: str) -> str:
 
 class Rendezvous:
     def __init__(
-        self, config: Config, store: Store, clock: Clock, relay: Relay, metrics: Metrics
+        self, config: Config, store: Store, clock: Clock, relay: SeatRelay, metrics: Metrics
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         self.relay = relay
         self.metrics = metrics
-        self.limiter = RateLimiter(RATE_WINDOW.total_seconds(), keys_max=config.rate_limit_keys_max)
+        self.limits: Limits = MemoryLimits(
+            RATE_WINDOW.total_seconds(), keys_max=config.rate_limit_keys_max
+        )
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -58,15 +59,16 @@ class Rendezvous:
             "admin_login": self.config.admin_login_rate_limit_per_hour,
         }[bucket]
 
-    def rate(self, bucket: str, client: str, *, record: bool = True) -> Verdict:
+    async def rate(self, bucket: str, client: str, *, record: bool = True) -> Verdict:
         """Count a request against `bucket` (or, with record=False, only look): an IPv6
-        client counts by its network of `ipv6_prefix_length` bits."""
+        client counts by its network of `ipv6_prefix_length` bits. In `self.limits`:
+        this instance's memory, or Redis shared by every instance (app.py's limits_ctx)."""
         limit, now = self._limit(bucket), self.clock.now().timestamp()
-        key = (bucket, address_key(client, self.config.ipv6_prefix_length))
+        key = address_key(client, self.config.ipv6_prefix_length)
         if record:
-            verdict = self.limiter.hit(key, limit, now)
+            verdict = await self.limits.hit(bucket, key, limit, now)
         else:
-            verdict = self.limiter.peek(key, limit, now)
+            verdict = await self.limits.peek(bucket, key, limit, now)
         if not verdict.allowed:
             self.metrics.rate_limited(bucket)
             log.warning("rate limited", extra={"fields": {"limit": bucket, "ip": client}})
@@ -159,11 +161,7 @@ class Rendezvous:
         ended_at = rules.iso(ended.ended_at)
         assert ended_at is not None  # only an ended session is finished
         frame = wire.SessionEnded(reason=reason, ended_at=ended_at).encode()
-        for ws in self.relay.drop(ended.token):
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError):
-                    await ws.send_str(frame)
-                await ws.close(code=WSCloseCode.OK, message=b"session ended")
+        await self.relay.end(ended.token, frame)  # every instance holding a seat
 
     # -- the countdown -----------------------------------------------------
     def arm(self, session: Session) -> None:
@@ -211,21 +209,19 @@ class Rendezvous:
         return ice
 
     # -- status ------------------------------------------------------------
-    def status(self, session: Session) -> dict[str, object]:
-        return session.status(self.clock.now(), self.relay.connected_roles(session.token))
+    async def status(self, session: Session) -> dict[str, object]:
+        connected = await self.relay.connected_roles(session.token)
+        return session.status(self.clock.now(), connected)
 
     async def push_status(self, session: Session) -> None:
         if (
             session.ended_at is None
             and session.activated_at is not None
-            and self.relay.sockets(session.token)
+            and self.relay.local_sockets(session.token)
         ):
-            self.arm(session)
-        frame = wire.SessionStatus(status=self.status(session)).encode()
-        for ws in self.relay.sockets(session.token):
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError):
-                    await ws.send_str(frame)
+            self.arm(session)  # each instance with a socket of the session keeps the time
+        frame = wire.SessionStatus(status=await self.status(session)).encode()
+        await self.relay.push(session.token, frame)
 
     # -- housekeeping ------------------------------------------------------
     async def sweep(self) -> dict[str, int]:
@@ -237,7 +233,7 @@ class Rendezvous:
             ended += 1
         retention = timedelta(days=self.config.ended_retention_days)
         deleted = await self.store.delete_ended_before(now - retention)
-        forgotten = self.limiter.expire(now.timestamp())
+        forgotten = self.limits.expire(now.timestamp())
         if ended or deleted:
             log.info("swept", extra={"fields": {"ended": ended, "deleted": deleted}})
         return {"ended": ended, "deleted": deleted, "rate_limit_entries_forgotten": forgotten}

@@ -6,7 +6,16 @@ import tracemalloc
 
 from aiohttp import WSMsgType
 
+from orbitcore.ratelimit import RateLimiter
+from rendezvous.limits import MemoryLimits
+from rendezvous.service import Rendezvous
 from tests.conftest import FakeClock, MakeRendezvous, issue, join, service
+
+
+def _table(svc: Rendezvous) -> RateLimiter:
+    """The in-memory limiter's table (the default: no Redis)."""
+    assert isinstance(svc.limits, MemoryLimits)
+    return svc.limits.limiter
 
 
 async def test_issue_limit_headers_and_429(
@@ -97,11 +106,11 @@ async def test_sweep_forgets_idle_rate_limit_state(
     rv = await make_rendezvous()
     await issue(rv)
     svc = service(rv)
-    assert len(svc.limiter) == 1
+    assert len(_table(svc)) == 1
     clock.advance(hours=1, seconds=1)
     result = await svc.sweep()
     assert result["rate_limit_entries_forgotten"] == 1
-    assert len(svc.limiter) == 0
+    assert len(_table(svc)) == 0
 
 
 async def test_ending_a_session_is_no_oracle_refusals_count(
@@ -175,17 +184,17 @@ async def test_looking_makes_no_entry_and_a_rotation_flood_cannot_grow_the_table
     rv = await make_rendezvous(trusted_proxies="127.0.0.0/8", rate_limit_keys_max=100)
     token = await issue(rv)
     svc = service(rv)
-    assert len(svc.limiter) == 1  # the issue
+    assert len(_table(svc)) == 1  # the issue
     for n in range(300):  # status look-ups of a real token only look: no entry each
         looked = await rv.get(f"/api/session/{token}/status", headers=_from(f"2001:db8:{n:x}::1"))
         assert looked.status == 200
-    assert len(svc.limiter) == 1
+    assert len(_table(svc)) == 1
     for n in range(300):  # misses count, from 300 different /64s: the table stays at its cap
         missed = await rv.get(
             "/api/session/AAAAAAAAAAAA/status", headers=_from(f"2001:db8:{n:x}::1")
         )
         assert missed.status == 404
-    assert len(svc.limiter) == 100
+    assert len(_table(svc)) == 100
 
 
 async def test_a_flood_of_100000_rotated_addresses_keeps_memory_bounded(
@@ -198,16 +207,16 @@ async def test_a_flood_of_100000_rotated_addresses_keeps_memory_bounded(
     try:
         before = tracemalloc.get_traced_memory()[0]
         for n in range(100_000):  # each from another /64, all within the hour
-            svc.rate("join", f"2001:db8:{n >> 16:x}:{n & 0xFFFF:x}::1")
-            svc.rate("join", f"2001:db8:ffff:{n & 0xFFFF:x}::2", record=False)  # peeks
+            await svc.rate("join", f"2001:db8:{n >> 16:x}:{n & 0xFFFF:x}::1")
+            await svc.rate("join", f"2001:db8:ffff:{n & 0xFFFF:x}::2", record=False)  # peeks
             if n % 100 == 0:
                 clock.advance(seconds=1)
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert len(svc.limiter) == cap
+    assert len(_table(svc)) == cap
     # About 0.4 kB an entry: the 10,000 kept take ~4 MB; 100,000 would take ~40.
     assert grown < 100_000 * 100, grown
     # A rotation inside one /64 is one client: refused once its hour's joins are spent.
-    allowed = [svc.rate("join", f"2001:db8:aaaa:1::{n:x}").allowed for n in range(100)]
+    allowed = [(await svc.rate("join", f"2001:db8:aaaa:1::{n:x}")).allowed for n in range(100)]
     assert allowed.count(True) == config.join_rate_limit_per_hour
