@@ -86,7 +86,7 @@ class SessionManager:
         self.events = events
         # "Hide my address" for the next session: the UI's switch, else the setting.
         self.relay_only = relay_only or (lambda: config.ice_relay_only)
-        self.client = RendezvousClient(config.rendezvous)
+        self.client = RendezvousClient(config.rendezvous, config.rendezvous_ca_file)
         self.session: ChatSession | None = None
         self._opening = False
 

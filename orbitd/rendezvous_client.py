@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -37,10 +39,32 @@ def _refusal(status: int, payload: object) -> RendezvousError:
     )
 
 
+def trust(ca_file: str) -> ssl.SSLContext | bool:
+    """What verifies the rendezvous's certificate: the system's CAs, plus `ca_file`'s
+    (the `rendezvous_ca_file` setting) when set."""
+    if not ca_file:
+        return True  # aiohttp's default: the system's trust
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def _untrusted(base_url: str, exc: aiohttp.ClientConnectorCertificateError) -> RendezvousError:
+    """An https rendezvous whose certificate failed: what to do about it, not a traceback."""
+    why = getattr(exc.certificate_error, "verify_message", "") or "its certificate failed"
+    return RendezvousError(
+        502,
+        "rendezvous_untrusted",
+        f"The rendezvous at {base_url} has a certificate this computer does not trust "
+        f"({why}). If its operator uses a private certificate authority, set "
+        "rendezvous_ca_file to that authority's PEM file.",
+    )
+
+
 class RendezvousClient:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, ca_file: str = "") -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = aiohttp.ClientSession(timeout=TIMEOUT)
+        self._http = aiohttp.ClientSession(
+            timeout=TIMEOUT, connector=aiohttp.TCPConnector(ssl=trust(ca_file))
+        )
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
@@ -56,6 +80,8 @@ class RendezvousClient:
                         502, "rendezvous_error", "The rendezvous answered something not JSON."
                     )
                 return payload
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise _untrusted(self.base_url, exc) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise RendezvousError(
                 503,
@@ -100,6 +126,7 @@ class RendezvousClient:
 
 # Close codes after which reconnecting is pointless.
 FINAL_CLOSE_CODES = {1000, 4001, 4002, 4003, 4004}
+GOING_AWAY = 1001  # the rendezvous instance shuts down: another one takes the socket
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
 
 
@@ -110,10 +137,37 @@ def backoff(previous: float | None) -> float:
     return base * (0.75 + 0.5 * random.random())  # noqa: S311 (jitter, not a secret)
 
 
+@dataclass
+class Redial:
+    """When to dial the signaling socket again (no I/O; `now` is monotonic seconds).
+
+    A rendezvous instance that shuts down says so (close 1001) after handing its
+    sockets over: the first try after that is at once (the load balancer sends it to
+    another instance). Any other drop, or a 1001 again within BACKOFF_MAX of the last
+    immediate try (an instance that keeps going away), waits `backoff`."""
+
+    previous: float | None = None
+    """The last backoff wait; None once a socket was up."""
+    immediate_at: float | None = None
+
+    def connected(self) -> None:
+        self.previous = None
+
+    def wait(self, close_code: int | None, now: float) -> float:
+        if close_code == GOING_AWAY and (
+            self.immediate_at is None or now - self.immediate_at >= BACKOFF_MAX
+        ):
+            self.immediate_at = now
+            return 0.0
+        self.previous = backoff(self.previous)
+        return self.previous
+
+
 class SignalingSocket:
     """The seat's WebSocket, kept open until closed or told the session is over: after a
-    drop it is dialled again in the background (`backoff`: 1 s to 30 s, with jitter), so
-    a later reconnect of the peer connection can signal through it.
+    drop it is dialled again in the background (`Redial`: at once after a close 1001,
+    else `backoff`, 1 s to 30 s with jitter), so a later reconnect of the peer
+    connection can signal through it.
 
     Frames sent while it is down wait in a short queue and go out on reconnect. Frames
     received are read by the protocol's relay channel; one it refuses is logged as
@@ -139,14 +193,16 @@ class SignalingSocket:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        delay: float | None = None
+        redial = Redial()
+        loop = asyncio.get_running_loop()
         while self.final_code is None:
+            code: int | None = None
             try:
                 async with self._http.ws_connect(
                     self._url, heartbeat=20, headers=self._headers
                 ) as ws:
                     self.connected.set()
-                    delay = None
+                    redial.connected()
                     # What waited goes out first, in order: frames sent meanwhile join the
                     # queue (sealed boxes are numbered; the peer drops one that comes late).
                     while self._outbox:
@@ -164,8 +220,7 @@ class SignalingSocket:
                 self._ws = None
                 self.connected.clear()
             if self.final_code is None:
-                delay = backoff(delay)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(redial.wait(code, loop.time()))
 
     def _deliver(self, text: str) -> None:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import ssl
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,10 @@ class Config:
         "Directory for the identity key and the UI secret (default: $XDG_DATA_HOME/chatorbit/<profile>).",
     )
     rendezvous: str = _s("http://127.0.0.1:50001", "Rendezvous URL (http or https).")
+    rendezvous_ca_file: str = _s(
+        "",
+        "PEM file of a CA to trust for an `https://` rendezvous, besides the system's (a private CA or a test's); empty: the system's alone.",
+    )
     ice_servers: list[str] = _s(
         [],
         "STUN/TURN URLs (`stun:host:port`, `turn:host:port`); none by default so nothing is contacted that the user did not name.",
@@ -62,7 +67,8 @@ class Config:
         "Hide my address from the other person: connect only through a TURN server (the peer learns only its address); the UI's switch overrides it. Needs a TURN server; LAN sessions never use one.",
     )
     connect_timeout_seconds: float = _s(
-        20.0, "How long the first connection may take before the session ends (`connect_timeout`); with several ICE plans (and `reconnect` on both sides) each plan gets its share, at least 10 s, then the next is tried."
+        20.0,
+        "How long the first connection may take before the session ends (`connect_timeout`); with several ICE plans (and `reconnect` on both sides) each plan gets its share, at least 10 s, then the next is tried.",
     )
     video_source: str = _s(
         "",
@@ -199,6 +205,7 @@ def validate(config: Config) -> None:
         raise SettingsError(
             f"rendezvous: {config.rendezvous!r} is not an http:// or https:// URL with a host"
         )
+    _validate_ca_file(config.rendezvous_ca_file)
     for server in config.ice_servers:
         if not server.startswith(ICE_SCHEMES) or len(server.split(":", 1)[1]) == 0:
             raise SettingsError(
@@ -216,6 +223,20 @@ def validate(config: Config) -> None:
     if config.log_level.lower() not in LOG_LEVELS:
         raise SettingsError("log_level: one of debug, info, warning, error")
     _validate_lan(config)
+
+
+def _validate_ca_file(path: str) -> None:
+    """`rendezvous_ca_file`, when set, names a readable PEM file of certificates."""
+    if not path:
+        return
+    try:
+        ssl.create_default_context(cafile=path)
+    except FileNotFoundError:
+        raise SettingsError(f"rendezvous_ca_file: {path!r} does not exist") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(
+            f"rendezvous_ca_file: {path!r} is not a PEM file of certificates ({exc})"
+        ) from None
 
 
 def _validate_lan(config: Config) -> None:
