@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 
 from aiohttp import web
 
@@ -13,13 +11,10 @@ from orbitcore.errors import Refusal
 from . import session as rules
 from .http import client_ip, rate_limited, read_json
 from .keys import SERVICE, TRUSTED_PROXIES
-from .metrics import CONTENT_TYPE_LATEST
-from .service import Rendezvous
-from .session import SessionError, State
+from .session import SessionError
 
 routes = web.RouteTableDef()
 log = logging.getLogger("rendezvous")
-PROBE_TIMEOUT = 2.0  # seconds the database may take to answer /healthz or /metrics
 
 
 def _client(request: web.Request) -> str:
@@ -107,29 +102,3 @@ async def end_session(request: web.Request) -> web.Response:
         await svc.rate("join", client)  # a refusal counts: 404 vs 403 must not be an oracle
         raise
     return web.json_response({"message": "Session ended", "ended_at": rules.iso(ended.ended_at)})
-
-
-async def _probe(svc: Rendezvous) -> dict[State, int] | None:
-    """Ask the database to count sessions; None if it does not answer within PROBE_TIMEOUT."""
-    started = time.perf_counter()
-    try:
-        counts = await asyncio.wait_for(svc.store.count_by_state(svc.now()), PROBE_TIMEOUT)
-    except Exception:
-        log.warning("database probe failed", exc_info=True)
-        counts = None
-    svc.metrics.probed(time.perf_counter() - started, counts is not None)
-    return counts
-
-
-@routes.get("/healthz")
-async def healthz(request: web.Request) -> web.Response:
-    if await _probe(request.app[SERVICE]) is None:
-        return web.json_response({"status": "unavailable", "database": "error"}, status=503)
-    return web.json_response({"status": "ok", "database": "ok"})
-
-
-@routes.get("/metrics")
-async def metrics(request: web.Request) -> web.Response:
-    svc = request.app[SERVICE]
-    body = svc.metrics.render(await _probe(svc) or {})
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,12 +1,17 @@
 """`GET /metrics` through prometheus-client: one `CollectorRegistry` per app, never the global one.
 
 Counters are counted where things happen (`Metrics.token_issued()` and friends); what is true at
-scrape time (sessions in the store, open sockets, relayed frames) is read when `/metrics` is asked.
+scrape time (sessions in the store, open sockets, relayed frames, the database pool, the figures
+shared in Redis) is read when `/metrics` is asked (rendezvous/operations.py).
+
+Every figure is this instance's (`orbit_instance_info{name}` says which instance answered),
+except the `orbit_shared_*` ones, read from Redis: the same on every instance sharing it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +19,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    Info,
     ProcessCollector,
     generate_latest,
 )
@@ -21,8 +27,47 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from .session import State
+from .store import PoolUse
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "Scrape", "Shared"]
+PROBE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every instance sharing Redis counts together, read from Redis at a scrape."""
+
+    rate_limited: dict[str, int]
+    """Requests refused by each limit, on every instance."""
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """What is read for one /metrics answer."""
+
+    sessions: dict[State, int]
+    pool: PoolUse
+    shared: Shared | None
+    """None without Redis, or when Redis did not answer."""
+
+
+class _SharedFigures(Collector):
+    """The `orbit_shared_*` families, from the last scrape's reading of Redis."""
+
+    def __init__(self) -> None:
+        self.latest: Shared | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        if self.latest is None:
+            return
+        limited = CounterMetricFamily(
+            "orbit_shared_rate_limited",
+            "Requests refused by a rate limit on every instance sharing Redis, by limit.",
+            labels=["limit"],
+        )
+        for limit, n in sorted(self.latest.rate_limited.items()):
+            limited.add_metric([limit], n)
+        yield limited
 
 
 class _Live(Collector):
@@ -44,6 +89,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        self._instance = Info("orbit_instance", "The instance that answered.", registry=r)
         self._sessions = Gauge(
             "orbit_sessions", "Sessions in the store by state.", ["state"], registry=r
         )
@@ -67,7 +113,7 @@ class Metrics:
         self._probe = Histogram(
             "orbit_store_probe_seconds",
             "Time the database took to count sessions (at each scrape and health check).",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            buckets=PROBE_BUCKETS,
             registry=r,
         )
         self._probe_failures = Counter(
@@ -75,6 +121,32 @@ class Metrics:
             "Scrapes and health checks the database failed.",
             registry=r,
         )
+        self._pool = Gauge(
+            "orbit_db_pool_connections",
+            "The database connections this instance holds, by state (in_use, idle).",
+            ["state"],
+            registry=r,
+        )
+        self._pool_max = Gauge(
+            "orbit_db_pool_max_connections", "The most connections the pool opens.", registry=r
+        )
+        self._redis_ping = Histogram(
+            "orbit_redis_ping_seconds",
+            "Redis round-trip time: a PING at each scrape, health check and periodic probe.",
+            buckets=PROBE_BUCKETS,
+            registry=r,
+        )
+        self._redis_failures = Counter(
+            "orbit_redis_ping_failures", "PINGs Redis did not answer in time.", registry=r
+        )
+        self._unchecked = Counter(
+            "orbit_rate_limit_unchecked",
+            "Requests let through unchecked because Redis did not answer, by limit.",
+            ["limit"],
+            registry=r,
+        )
+        self._shared = _SharedFigures()
+        r.register(self._shared)
         # The families a dashboard expects are there from the start, at zero.
         self._joins.labels("host")
         self._limited.labels("token")
@@ -83,6 +155,9 @@ class Metrics:
 
     def watch_relay(self, sockets: Callable[[], int], relayed: Callable[[], int]) -> None:
         self.registry.register(_Live(sockets, relayed))
+
+    def name_instance(self, name: str) -> None:
+        self._instance.info({"name": name})
 
     def token_issued(self) -> None:
         self._tokens.inc()
@@ -107,7 +182,21 @@ class Metrics:
         if not ok:
             self._probe_failures.inc()
 
-    def render(self, sessions: dict[State, int]) -> bytes:
-        for state, n in sessions.items():
+    def redis_pinged(self, seconds: float, ok: bool) -> None:
+        if ok:
+            self._redis_ping.observe(seconds)
+        else:
+            self._redis_failures.inc()
+
+    def rate_limit_unchecked(self, limit: str) -> None:
+        self._unchecked.labels(limit).inc()
+
+    def render(self, scrape: Scrape) -> bytes:
+        for state, n in scrape.sessions.items():
             self._sessions.labels(state.value).set(n)
+        pool = scrape.pool
+        self._pool.labels("in_use").set(pool.size - pool.idle)
+        self._pool.labels("idle").set(pool.idle)
+        self._pool_max.set(pool.max)
+        self._shared.latest = scrape.shared
         return generate_latest(self.registry)

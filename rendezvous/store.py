@@ -32,6 +32,18 @@ class Report:
     handled_at: datetime | None
 
 
+@dataclass(frozen=True)
+class PoolUse:
+    """The store's database connections (for /metrics)."""
+
+    size: int
+    """Connections open now."""
+    idle: int
+    """Of those, the ones no request is using."""
+    max: int
+    """The most the store opens."""
+
+
 class TokenTaken(Exception):
     """The token already exists (a collision of random tokens: mint another)."""
 
@@ -58,6 +70,7 @@ class Store(Protocol):
     async def add_admin_login(self, token_digest: str, expires_at: datetime) -> None: ...
     async def admin_login_live(self, token_digest: str, now: datetime) -> bool: ...
     async def delete_admin_login(self, token_digest: str) -> None: ...
+    def pool_use(self) -> PoolUse: ...
     async def close(self) -> None: ...
 
 
@@ -277,6 +290,10 @@ class SQLiteStore:
 
     async def delete_admin_login(self, token_digest: str) -> None:
         self._db.execute("DELETE FROM admin_logins WHERE token_digest = ?", (token_digest,))
+
+    def pool_use(self) -> PoolUse:
+        """One connection, never held across an await: idle whenever this can be asked."""
+        return PoolUse(size=1, idle=1, max=1)
 
     async def close(self) -> None:
         self._db.close()

@@ -21,6 +21,7 @@ from .migrations_postgres import migrate
 from .session import Session, State
 from .store import (
     _SESSION_COLUMNS,
+    PoolUse,
     Report,
     StoreUnavailable,
     TokenTaken,
@@ -33,6 +34,9 @@ T = TypeVar("T")
 
 _PLACEHOLDERS = ",".join(f"${i}" for i in range(1, 13))
 _UPSERT = f"UPDATE sessions SET ({_SESSION_COLUMNS}) = ROW({_PLACEHOLDERS}) WHERE token = $1"
+
+
+POOL_MAX = 10  # connections per instance
 
 
 class PostgresStore:
@@ -50,7 +54,7 @@ class PostgresStore:
             async with self._opening:
                 if self._pool is None:
                     try:
-                        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=10)
+                        pool = await asyncpg.create_pool(self.url, min_size=1, max_size=POOL_MAX)
                     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                         raise StoreUnavailable(
                             f"cannot open the PostgreSQL database: {type(exc).__name__}: {exc}"
@@ -186,6 +190,12 @@ class PostgresStore:
     async def delete_admin_login(self, token_digest: str) -> None:
         pool = await self._db()
         await pool.execute("DELETE FROM admin_logins WHERE token_digest = $1", token_digest)
+
+    def pool_use(self) -> PoolUse:
+        pool = self._pool
+        if pool is None:
+            return PoolUse(size=0, idle=0, max=POOL_MAX)
+        return PoolUse(size=pool.get_size(), idle=pool.get_idle_size(), max=pool.get_max_size())
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -53,7 +53,7 @@ async def server(tmp_path: Path) -> AsyncIterator[Running]:
 async def test_serves_then_shuts_down_with_going_away(server: Running, tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{server.url}/healthz") as response:
-            assert await response.json() == {"status": "ok", "database": "ok"}
+            assert (await response.json())["status"] == "ok"
         async with http.post(f"{server.url}/api/tokens/issue", json={}) as response:
             token = (await response.json())["token"]
         for who in ("host-secret-id", "guest-secret-id"):
