@@ -134,3 +134,39 @@ PAIRS = _pairs()
 def test_text_contrast_meets_wcag_aa(name: str, fg: RGB, bg: RGB) -> None:
     ratio = contrast(fg, bg)
     assert ratio >= AA, f"{name}: {ratio:.2f}:1 is below {AA}:1"
+
+
+def _files_pairs() -> list[tuple[str, RGB, RGB]]:
+    """The file transfers' states on their item (files.css): an item sits on a card."""
+    c = {name: hex_rgb(value) for name, value in _root_colours().items()}
+    item = c["deep-blue"]
+    assert _rule(".transfer", "background", "files.css") == "var(--color-deep-blue)"
+    offer = rgba(
+        _rule(
+            '.transfer[data-state="offered"][data-direction="incoming"]', "background", "files.css"
+        )
+    )
+    offered = over(offer, item)
+    done = hex_rgb(
+        _rule('.transfer[data-state="complete"] .transfer__status', "color", "files.css")
+    )
+    stopped = hex_rgb(
+        _rule('.transfer[data-state="failed"] .transfer__status', "color", "files.css")
+    )
+    return [
+        ("ice on a transfer", c["ice"], item),
+        ("muted caption on a transfer", c["muted"], item),
+        ("ice on an offered transfer", c["ice"], offered),
+        ("muted caption on an offered transfer", c["muted"], offered),
+        ("complete status on a transfer", done, item),
+        ("failed, cancelled, declined status on a transfer", stopped, item),
+        ("aurora on the drop target", c["aurora"], c["midnight"]),
+    ]
+
+
+FILES_PAIRS = _files_pairs()
+
+
+@pytest.mark.parametrize(("name", "fg", "bg"), FILES_PAIRS, ids=[p[0] for p in FILES_PAIRS])
+def test_file_transfer_contrast_meets_wcag_aa(name: str, fg: RGB, bg: RGB) -> None:
+    assert contrast(fg, bg) >= AA, f"{name}: {contrast(fg, bg):.2f}:1 is below {AA}:1"

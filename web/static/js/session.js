@@ -6,6 +6,7 @@ import { announce } from "./lib/common.js";
 import { Composer } from "./lib/composer.js";
 import { Countdown, formatDuration } from "./lib/countdown.js";
 import { ask, wireDialog } from "./lib/dialogs.js";
+import { FilesPanel } from "./lib/files.js";
 import { setupHideAddress } from "./lib/hide-address.js";
 import { t } from "./lib/i18n.js";
 import { InvitePanel } from "./lib/invite-panel.js";
@@ -51,6 +52,7 @@ const messages = new MessageList({
 const composer = new Composer($("composer"), sendMessage);
 const countdown = new Countdown(showTimeLeft);
 const call = new CallPanel($("call-panel"));
+const files = new FilesPanel($("files-panel"), { onOffer: () => notifications.notify() });
 setupReport($("report-dialog"), document.querySelectorAll("[data-open-report]"));
 setupHideAddress($("hide-address"), $("hide-address-status"));
 
@@ -78,6 +80,7 @@ function applySession(next) {
     sawRunning = false;
     $("session-error").textContent = "";
     messages.clear();
+    files.clear();
   }
   session = next;
   if (next.phase === "ended") {
@@ -124,6 +127,9 @@ function applySession(next) {
   // Calls only when both daemons announced them (an older or a trimmed peer may not).
   call.setAvailable(phase === "ready" && Boolean(next.protocol?.features?.includes("calls")));
   if ("call" in next) call.event(next.call);
+  // Files only when both daemons announced them; the panel says so otherwise.
+  files.setAvailable(phase, Boolean(next.protocol?.features?.includes("files")));
+  if (next.files) files.sync(next.files);
   for (const message of next.messages || []) messages.upsert(message);
 }
 
@@ -172,6 +178,7 @@ function showEnded(reason) {
   messages.clear();
   composer.setReady(false);
   call.sessionEnded();
+  $("ended-files").hidden = !files.sessionEnded();
   for (const dialog of [endDialog, deleteDialog]) if (dialog.open) dialog.close("");
   $("ended-reason").textContent = t(`session.ended.reasons.${key}`);
   // A handshake failure is an error too, also for a page that opened after its event.
@@ -284,6 +291,9 @@ function onEvent(event) {
       break;
     case "call":
       call.event(event.call);
+      break;
+    case "file":
+      files.event(event.file);
       break;
     case "call-ended":
       call.ended(event.reason);

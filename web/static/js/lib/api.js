@@ -2,10 +2,11 @@
 import { t } from "./i18n.js";
 
 export class ApiError extends Error {
-  constructor(status, code, reason) {
+  constructor(status, code, reason, details = {}) {
     super(reason);
     this.status = status;
     this.code = code;
+    this.details = details; // the rest of the error body (such as a file's `limit`)
   }
 }
 
@@ -29,7 +30,7 @@ export async function api(method, path, body) {
     data = null;
   }
   if (!response.ok) {
-    throw new ApiError(response.status, data?.error || "error", data?.reason || t("common.errors.generic"));
+    throw new ApiError(response.status, data?.error || "error", data?.reason || t("common.errors.generic"), data || {});
   }
   return data;
 }
