@@ -8,8 +8,9 @@ to the other, so the pair has a signaling channel on 127.0.0.1 and nothing
 else: no ICE servers, and 127.0.0.1 as the only host candidate (as
 `orbitd --ice-loopback`). Commands:
 
-  {"cmd": "offer"}               new connection and `chat` channel; answers
-                                 {"sdp", "t0_ns"} (t0: just before createOffer)
+  {"cmd": "offer", "bulk"?}      new connection and `chat` channel (and a `bulk` one
+                                 if "bulk" is true); answers {"sdp", "t0_ns"} (t0:
+                                 just before createOffer)
   {"cmd": "answer", "sdp"}       new connection for that offer; answers {"sdp"}
   {"cmd": "accept", "sdp"}       the offerer takes the answer; answers {}
   {"cmd": "wait-open"}           answers {"open_ns"} once the channel is open
@@ -19,7 +20,18 @@ else: no ICE servers, and 127.0.0.1 as the only host candidate (as
   {"cmd": "received", "count", "timeout"}
                                  answers {"latencies_ms"} once `count` arrived
                                  (or at the timeout, with what did)
+  {"cmd": "bulk-send", "bytes", "chunk", "buffered"}
+                                 starts sending `bytes` on the `bulk` channel in binary
+                                 messages of `chunk` bytes, keeping its buffered amount
+                                 under `buffered` (as a file sender must, so that chat
+                                 does not wait behind it); answers {"t0_ns"} at once
+  {"cmd": "bulk-received", "bytes", "timeout"}
+                                 answers {"bytes", "first_ns", "last_ns"} once `bytes`
+                                 arrived on the `bulk` channel (or at the timeout)
   {"cmd": "close"}               closes the connection; answers {}
+
+With `--large-packets` both peers cut data-channel messages into SCTP chunks of up
+to 16 KiB (`orbitd.adapters.sctp_packets`, what orbitd does on loopback).
 
 Times are `time.perf_counter_ns()`, which is CLOCK_MONOTONIC on Linux: one
 clock for every process on the machine, so the two peers' stamps compare.
@@ -39,10 +51,12 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from orbitd.adapters.aiortc_internals import use_loopback_host_addresses
+from orbitd.adapters.sctp_packets import accept_large_packets, send_large_packets
 
 from .pacing import Lag, paced
 
 LABEL = "chat"
+BULK_LABEL = "bulk"
 OPEN_TIMEOUT = 15.0
 
 
@@ -52,23 +66,44 @@ use_loopback_host_addresses()  # as `orbitd.ice.use_loopback_only`: 127.0.0.1 on
 class Peer:
     """At most one RTCPeerConnection, its channel, and what arrived on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, large_packets: bool = False) -> None:
+        self.large_packets = large_packets
         self.pc: RTCPeerConnection | None = None
         self.channel: RTCDataChannel | None = None
+        self.bulk: RTCDataChannel | None = None
         self.open_ns: asyncio.Future[int] | None = None
         self.latencies_ms: list[float] = []
         self._arrived = asyncio.Event()
         self._goal = 0
+        self._bulk_bytes = 0
+        self._bulk_first_ns = 0
+        self._bulk_last_ns = 0
+        self._bulk_goal = 0
+        self._bulk_arrived = asyncio.Event()
+        self._bulk_task: asyncio.Task[None] | None = None
 
     async def _new(self) -> RTCPeerConnection:
         await self.close()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.open_ns = asyncio.get_running_loop().create_future()
         self.latencies_ms = []
+        self._bulk_bytes = self._bulk_first_ns = self._bulk_last_ns = 0
         self.pc.on("datachannel", self._adopt)
+        if self.large_packets:
+            self.pc.on("connectionstatechange", self._large_packets)
         return self.pc
 
+    def _large_packets(self) -> None:
+        """Both peers accept large packets once DTLS is up, before any data: each may
+        send them from then on (as two daemons that both announced it, on loopback)."""
+        if self.pc is not None and accept_large_packets(self.pc):
+            send_large_packets(self.pc)
+
     def _adopt(self, channel: RTCDataChannel) -> None:
+        if channel.label == BULK_LABEL:
+            self.bulk = channel
+            channel.on("message", self._bulk_received)
+            return
         self.channel = channel
         channel.on("message", self._received)
         if channel.readyState == "open":
@@ -90,9 +125,19 @@ class Peer:
             if len(self.latencies_ms) >= self._goal:
                 self._arrived.set()
 
-    async def offer(self) -> dict[str, Any]:
+    def _bulk_received(self, data: str | bytes) -> None:
+        self._bulk_last_ns = time.perf_counter_ns()
+        if not self._bulk_bytes:
+            self._bulk_first_ns = self._bulk_last_ns
+        self._bulk_bytes += len(data)
+        if self._bulk_goal and self._bulk_bytes >= self._bulk_goal:
+            self._bulk_arrived.set()
+
+    async def offer(self, bulk: bool) -> dict[str, Any]:
         pc = await self._new()
         self._adopt(pc.createDataChannel(LABEL, ordered=True))
+        if bulk:
+            self._adopt(pc.createDataChannel(BULK_LABEL, ordered=True))
         t0 = time.perf_counter_ns()
         await pc.setLocalDescription(await pc.createOffer())
         return {"sdp": pc.localDescription.sdp, "t0_ns": t0}
@@ -135,16 +180,41 @@ class Peer:
                     await self._arrived.wait()
         return {"latencies_ms": self.latencies_ms}
 
+    def bulk_send(self, size: int, chunk: int, buffered: int) -> dict[str, Any]:
+        channel = self.bulk
+        if channel is None or channel.readyState != "open":
+            raise RuntimeError("the bulk channel is not open")
+        if self._bulk_task is not None and not self._bulk_task.done():
+            raise RuntimeError("a bulk send is running")
+        t0 = time.perf_counter_ns()
+        self._bulk_task = asyncio.create_task(_send_bulk(channel, size, chunk, buffered))
+        return {"t0_ns": t0}
+
+    async def bulk_received(self, size: int, seconds: float) -> dict[str, Any]:
+        self._bulk_goal = size
+        if self._bulk_bytes < size:
+            self._bulk_arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await self._bulk_arrived.wait()
+        return {
+            "bytes": self._bulk_bytes,
+            "first_ns": self._bulk_first_ns,
+            "last_ns": self._bulk_last_ns,
+        }
+
     async def close(self) -> dict[str, Any]:
+        if self._bulk_task is not None:
+            self._bulk_task.cancel()
         if self.pc is not None:
             await self.pc.close()
-        self.pc, self.channel, self.open_ns = None, None, None
+        self.pc, self.channel, self.bulk, self.open_ns = None, None, None, None
         return {}
 
     async def do(self, command: dict[str, Any]) -> dict[str, Any]:
         match command.get("cmd"):
             case "offer":
-                return await self.offer()
+                return await self.offer(bool(command.get("bulk")))
             case "answer":
                 return await self.answer(str(command["sdp"]))
             case "accept":
@@ -156,9 +226,32 @@ class Peer:
                 return await self.send(count, size, float(command["interval_ms"]))
             case "received":
                 return await self.received(int(command["count"]), float(command["timeout"]))
+            case "bulk-send":
+                size, chunk = int(command["bytes"]), int(command["chunk"])
+                return self.bulk_send(size, chunk, int(command["buffered"]))
+            case "bulk-received":
+                return await self.bulk_received(int(command["bytes"]), float(command["timeout"]))
             case "close":
                 return await self.close()
         raise ValueError(f"unknown command {command.get('cmd')!r}")
+
+
+async def _send_bulk(channel: RTCDataChannel, size: int, chunk: int, buffered: int) -> None:
+    """`size` bytes in messages of `chunk` bytes, the buffered amount kept under `buffered`:
+    a file sender's loop (`bufferedamountlow` wakes it when half of it has left)."""
+    payload = bytes(chunk)
+    drained = asyncio.Event()
+    channel.bufferedAmountLowThreshold = buffered // 2
+    channel.on("bufferedamountlow", drained.set)
+    left = size
+    while left > 0 and channel.readyState == "open":
+        if channel.bufferedAmount >= buffered:
+            drained.clear()
+            await drained.wait()
+            continue
+        piece = payload if left >= chunk else payload[:left]
+        channel.send(piece)
+        left -= len(piece)
 
 
 async def control(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -174,8 +267,8 @@ async def control(peer: Peer, reader: asyncio.StreamReader, writer: asyncio.Stre
         writer.close()
 
 
-async def serve(port: int) -> None:
-    peer = Peer()
+async def serve(port: int, large_packets: bool) -> None:
+    peer = Peer(large_packets)
     server = await asyncio.start_server(
         lambda r, w: control(peer, r, w), "127.0.0.1", port, limit=1 << 20
     )
@@ -194,7 +287,11 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="One bare aiortc peer, driven over TCP.")
     parser.add_argument("--port", type=int, default=0)
-    asyncio.run(serve(parser.parse_args().port))
+    parser.add_argument(
+        "--large-packets", action="store_true", help="SCTP chunks of up to 16 KiB (as orbitd)"
+    )
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.large_packets))
 
 
 if __name__ == "__main__":

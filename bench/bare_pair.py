@@ -62,14 +62,15 @@ class Control:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
         return cls(server.name, reader, writer)
 
-    async def call(self, cmd: str, **fields: Any) -> dict[str, Any]:
+    async def call(self, cmd: str, *, wait: float = CALL_TIMEOUT, **fields: Any) -> dict[str, Any]:
+        """Send one command; its answer, which may take `wait` seconds."""
         self._writer.write(json.dumps({"cmd": cmd} | fields).encode() + b"\n")
         try:
-            async with asyncio.timeout(CALL_TIMEOUT):
+            async with asyncio.timeout(wait):
                 await self._writer.drain()
                 line = await self._reader.readline()
         except TimeoutError:
-            raise BenchError(f"{self.name}: no answer to {cmd!r} in {CALL_TIMEOUT:g} s") from None
+            raise BenchError(f"{self.name}: no answer to {cmd!r} in {wait:g} s") from None
         if not line:
             raise BenchError(f"{self.name}: the control socket closed during {cmd!r}")
         answer = json.loads(line)
