@@ -13,7 +13,9 @@ import pytest
 from redis.asyncio import Redis
 
 from rendezvous.limits import KEY_PREFIX, Limits, MemoryLimits, RedisLimits
+from tests.conftest import FakeClock, MakeRendezvous, service
 from tests.redis_server import RedisServer
+from tests.test_metrics import samples
 
 WINDOW = 3600.0
 T0 = 1_768_903_200.0  # a Unix time with a fraction below: exercises float round trips
@@ -112,3 +114,61 @@ async def test_an_outage_lets_requests_through_and_says_so(
         assert not (await limits.hit("token", "192.0.2.1", 1, T0 + 11)).allowed
         assert any("answers again" in r.getMessage() for r in caplog.records)
     assert unchecked == ["token"] * 3
+
+
+# -- two rendezvous apps sharing one Redis --------------------------------------------
+
+
+def _from(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+async def test_two_rendezvous_share_each_clients_hour(
+    make_rendezvous: MakeRendezvous, redis_url: str, clock: FakeClock
+) -> None:
+    settings = {"redis_url": redis_url, "token_rate_limit_per_hour": 3}
+    a, b = await make_rendezvous(**settings), await make_rendezvous(**settings)
+    assert isinstance(service(a).limits, RedisLimits)
+    for rv in (a, a, b):
+        assert (await rv.post("/api/tokens/issue", json={})).status == 200
+        clock.advance(minutes=10)
+    refused = await b.post("/api/tokens/issue", json={})
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == str(30 * 60)  # the first hit, on A, leaves then
+    assert (await a.post("/api/tokens/issue", json={})).status == 429
+    clock.advance(minutes=30)  # the window slides on the shared clock of both apps
+    assert (await b.post("/api/tokens/issue", json={})).status == 200
+    assert (await a.post("/api/tokens/issue", json={})).status == 429
+
+
+async def test_an_ipv6_client_counts_by_its_64_on_every_instance(
+    make_rendezvous: MakeRendezvous, redis_url: str
+) -> None:
+    settings = {
+        "redis_url": redis_url,
+        "trusted_proxies": "127.0.0.0/8",
+        "token_rate_limit_per_hour": 2,
+    }
+    a, b = await make_rendezvous(**settings), await make_rendezvous(**settings)
+    home = "2001:db8:aa:bb::"
+    issued = [
+        await a.post("/api/tokens/issue", json={}, headers=_from(home + "1")),
+        await b.post("/api/tokens/issue", json={}, headers=_from(home + "ffff:2")),
+    ]
+    assert [r.status for r in issued] == [200, 200]
+    rotated = await b.post("/api/tokens/issue", json={}, headers=_from(home + "1234:5678:9"))
+    assert rotated.status == 429  # another address in the same /64: the same client
+    neighbour = await a.post("/api/tokens/issue", json={}, headers=_from("2001:db8:aa:bc::1"))
+    assert neighbour.status == 200  # the next /64 is another home
+
+
+async def test_with_redis_down_requests_go_through_and_are_counted(
+    make_rendezvous: MakeRendezvous, redis_server: RedisServer
+) -> None:
+    rv = await make_rendezvous(redis_url=redis_server.url, token_rate_limit_per_hour=1)
+    assert (await rv.post("/api/tokens/issue", json={})).status == 200
+    assert (await rv.post("/api/tokens/issue", json={})).status == 429
+    redis_server.stop()
+    assert (await rv.post("/api/tokens/issue", json={})).status == 200  # fail open, no 500
+    scraped = samples(await (await rv.get("/metrics")).text())
+    assert scraped['orbit_rate_limit_unchecked_total{limit="token"}'] == 1
