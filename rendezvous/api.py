@@ -60,7 +60,7 @@ async def join_token(request: web.Request) -> web.Response:
         return web.json_response(
             {"error": exc.code, "reason": exc.reason}, status=exc.status, headers=verdict.headers()
         )
-    answer: dict[str, object] = {"role": role.value, "session_status": svc.status(joined)}
+    answer: dict[str, object] = {"role": role.value, "session_status": await svc.status(joined)}
     ice = svc.ice_servers()
     if ice is not None:
         granted = ice.to_dict()
@@ -83,7 +83,7 @@ async def session_status(request: web.Request) -> web.Response:
     except SessionError:
         await svc.rate("join", client)  # a miss counts: tokens cannot be scanned here either
         raise
-    return web.json_response(svc.status(found))
+    return web.json_response(await svc.status(found))
 
 
 @routes.post("/api/session/{token}/end")

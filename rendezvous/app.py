@@ -18,8 +18,9 @@ from .clock import Clock, SystemClock
 from .http import compress_pages, make_cors_middleware, parse_networks, security_headers
 from .keys import ADMIN, CONFIG, SERVICE, TRUSTED_PROXIES
 from .metrics import Metrics
-from .redis_link import redis_ctx
-from .relay import GOING_AWAY, Relay
+from .redis_link import REDIS, redis_ctx
+from .relay import GOING_AWAY, Relay, SeatRelay
+from .relay_redis import RedisRelay, instance_id
 from .service import Rendezvous
 from .settings import Config
 from .store import Store, open_store
@@ -47,7 +48,17 @@ def create_app(
         config.admin_password_hash, timedelta(minutes=config.admin_session_minutes), store
     )
     app[reports.NOTIFY_TASKS] = set()
-    relay = Relay(held_messages_max=config.held_messages_max, held_bytes_max=config.held_bytes_max)
+    relay: SeatRelay
+    if config.redis_url:  # several instances: the relay between them goes through Redis
+        relay = RedisRelay(
+            instance=instance_id(config.instance_name, config.port),
+            held_messages_max=config.held_messages_max,
+            held_bytes_max=config.held_bytes_max,
+        )
+    else:
+        relay = Relay(
+            held_messages_max=config.held_messages_max, held_bytes_max=config.held_bytes_max
+        )
     metrics = Metrics()
     metrics.watch_relay(lambda: relay.open_sockets, lambda: relay.relayed)
     app[SERVICE] = Rendezvous(
@@ -63,12 +74,25 @@ def create_app(
     admin_page.setup(app)
     join_page.setup(app)
     app.cleanup_ctx.append(redis_ctx)  # first: an unreachable Redis fails the start
+    app.cleanup_ctx.append(_relay_ctx)
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_sweeper_ctx)
     app.cleanup_ctx.append(_notify_ctx)
     operations.setup(app)  # /healthz, /metrics; limits in Redis; after redis_ctx
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    relay = app[SERVICE].relay
+    if not isinstance(relay, RedisRelay):
+        yield
+        return
+    client = app[REDIS]
+    assert client is not None  # redis_url is set
+    await relay.start(client)
+    yield
+    await relay.stop()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

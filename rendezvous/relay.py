@@ -8,10 +8,11 @@ peer that is not connected yet is held (bounded) and delivered when it connects.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, web
 
@@ -31,6 +32,13 @@ CLOSE_REPLACED = 4002
 CLOSE_ENDED = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_RATE_LIMITED = 4029
+REPLACED = b"Replaced by a newer connection"
+
+PROBLEMS = {
+    "peer_queue_full": "The peer is not connected and too much is waiting for it.",
+    "relay_unavailable": "The relay cannot reach its shared state; this one was not relayed.",
+}
+"""The `error` frame's message for each code `forward` may return."""
 
 
 def other(role: Role) -> Role:
@@ -106,7 +114,67 @@ def read_client_frame(text: str, max_bytes: int) -> Received | wire.Error:
         return refusal("invalid_message", f"Invalid message format: {exc.message}", answering(body))
 
 
+class RelayUnavailable(Exception):
+    """The shared state did not answer a step a socket cannot go without (its seat)."""
+
+
+class SeatRelay(Protocol):
+    """What the service and the socket handler need from a relay: the in-memory one
+    below (one instance) or `relay_redis.RedisRelay` (several instances sharing Redis)."""
+
+    relayed: int
+
+    @property
+    def open_sockets(self) -> int: ...
+
+    def local_sockets(self, token: str) -> list[web.WebSocketResponse]:
+        """The session's sockets on this instance."""
+        ...
+
+    async def connected_roles(self, token: str) -> frozenset[Role]: ...
+
+    async def attach(self, token: str, role: Role, ws: web.WebSocketResponse) -> None:
+        """Give `ws` the seat (closing the socket it replaces with 4002, wherever it is);
+        what arrives for the seat waits until `deliver_held`."""
+        ...
+
+    async def deliver_held(self, token: str, role: Role, ws: web.WebSocketResponse) -> None:
+        """Send what was held for the seat, in order, then let relayed messages through."""
+        ...
+
+    async def detach(self, token: str, role: Role, ws: web.WebSocketResponse) -> bool:
+        """Free the seat if `ws` still holds it; return whether it did."""
+        ...
+
+    async def forward(self, token: str, sender: Role, text: str) -> str | None:
+        """Send `text` to the sender's peer, or hold it; return an error code if neither."""
+        ...
+
+    async def push(self, token: str, frame: str) -> None:
+        """Send `frame` (a status) to every socket of the session, wherever it is."""
+        ...
+
+    async def end(self, token: str, frame: str) -> None:
+        """Send `frame` (session-ended) to every socket of the session, close them with
+        1000 and forget what was held."""
+        ...
+
+    async def close_all(self, code: int, message: bytes) -> None:
+        """Shutting down: free this instance's seats and close its sockets."""
+        ...
+
+
+async def tell_and_close(ws: web.WebSocketResponse, frame: str) -> None:
+    """A session's end on one socket: the frame, then close 1000."""
+    if not ws.closed:
+        with contextlib.suppress(ConnectionError):
+            await ws.send_str(frame)
+        await ws.close(code=WSCloseCode.OK, message=b"session ended")
+
+
 class Relay:
+    """The relay of one instance, all in memory (no `redis_url`)."""
+
     def __init__(self, *, held_messages_max: int, held_bytes_max: int) -> None:
         self.held_messages_max = held_messages_max
         self.held_bytes_max = held_bytes_max
@@ -117,43 +185,41 @@ class Relay:
     def open_sockets(self) -> int:
         return sum(len(room.sockets) for room in self._rooms.values())
 
-    def connected_roles(self, token: str) -> frozenset[Role]:
-        room = self._rooms.get(token)
-        return frozenset(room.sockets) if room else frozenset()
-
-    def sockets(self, token: str) -> list[web.WebSocketResponse]:
+    def local_sockets(self, token: str) -> list[web.WebSocketResponse]:
         room = self._rooms.get(token)
         return list(room.sockets.values()) if room else []
 
-    def attach(
-        self, token: str, role: Role, ws: web.WebSocketResponse
-    ) -> web.WebSocketResponse | None:
-        """Register `ws` for the seat; return the socket it replaces, if any."""
+    async def connected_roles(self, token: str) -> frozenset[Role]:
+        room = self._rooms.get(token)
+        return frozenset(room.sockets) if room else frozenset()
+
+    async def attach(self, token: str, role: Role, ws: web.WebSocketResponse) -> None:
         room = self._rooms.setdefault(token, Room())
         previous = room.sockets.get(role)
         room.sockets[role] = ws
-        return previous
+        if previous is not None and not previous.closed:
+            await previous.close(code=CLOSE_REPLACED, message=REPLACED)
 
-    def detach(self, token: str, role: Role, ws: web.WebSocketResponse) -> bool:
-        """Unregister `ws` if it still holds the seat; return whether it did."""
+    async def deliver_held(self, token: str, role: Role, ws: web.WebSocketResponse) -> None:
+        room = self._rooms.get(token)
+        if room is None:
+            return
+        held = room.held[role]
+        while held.messages:
+            text = held.messages.popleft()
+            held.size -= len(text.encode())
+            await ws.send_str(text)
+
+    async def detach(self, token: str, role: Role, ws: web.WebSocketResponse) -> bool:
         room = self._rooms.get(token)
         if room is None or room.sockets.get(role) is not ws:
             return False
         del room.sockets[role]
+        if not room.sockets and not any(h.messages for h in room.held.values()):
+            del self._rooms[token]
         return True
 
-    def take_held(self, token: str, role: Role) -> list[str]:
-        room = self._rooms.get(token)
-        if room is None:
-            return []
-        held = room.held[role]
-        messages = list(held.messages)
-        held.messages.clear()
-        held.size = 0
-        return messages
-
     async def forward(self, token: str, sender: Role, text: str) -> str | None:
-        """Send `text` to the sender's peer, or hold it. Return an error code if neither."""
         room = self._rooms.setdefault(token, Room())
         target = room.sockets.get(other(sender))
         if target is not None and not target.closed:
@@ -169,26 +235,24 @@ class Relay:
         self.relayed += 1
         return None
 
-    def drop(self, token: str) -> list[web.WebSocketResponse]:
-        """Forget a session's room and held messages; return its sockets to close."""
-        room = self._rooms.pop(token, None)
-        return list(room.sockets.values()) if room else []
+    async def push(self, token: str, frame: str) -> None:
+        for ws in self.local_sockets(token):
+            if not ws.closed:
+                with contextlib.suppress(ConnectionError):
+                    await ws.send_str(frame)
 
-    def forget_if_empty(self, token: str) -> None:
-        room = self._rooms.get(token)
-        if (
-            room is not None
-            and not room.sockets
-            and not any(h.messages for h in room.held.values())
-        ):
-            del self._rooms[token]
+    async def end(self, token: str, frame: str) -> None:
+        room = self._rooms.pop(token, None)
+        for ws in list(room.sockets.values()) if room else []:
+            await tell_and_close(ws, frame)
 
     def tokens(self) -> list[str]:
         return list(self._rooms)
 
     async def close_all(self, code: int, message: bytes) -> None:
         for token in list(self._rooms):
-            for ws in self.drop(token):
+            room = self._rooms.pop(token)
+            for ws in room.sockets.values():
                 await ws.close(code=code, message=message)
 
 

@@ -8,11 +8,8 @@ armed, sockets told and closed at the end) happens in this one place.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
-
-from aiohttp import WSCloseCode
 
 from orbitcore.protocol import relay as wire
 from orbitcore.ratelimit import Verdict, address_key
@@ -22,7 +19,7 @@ from . import turn
 from .clock import Clock
 from .limits import Limits, MemoryLimits
 from .metrics import Metrics
-from .relay import Relay
+from .relay import SeatRelay
 from .session import EndReason, Role, Session, SessionError
 from .settings import Config
 from .store import Store, TokenTaken
@@ -39,7 +36,7 @@ def token_tag(token: str) -> str:
 
 class Rendezvous:
     def __init__(
-        self, config: Config, store: Store, clock: Clock, relay: Relay, metrics: Metrics
+        self, config: Config, store: Store, clock: Clock, relay: SeatRelay, metrics: Metrics
     ) -> None:
         self.config = config
         self.store = store
@@ -163,11 +160,7 @@ class Rendezvous:
         ended_at = rules.iso(ended.ended_at)
         assert ended_at is not None  # only an ended session is finished
         frame = wire.SessionEnded(reason=reason, ended_at=ended_at).encode()
-        for ws in self.relay.drop(ended.token):
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError):
-                    await ws.send_str(frame)
-                await ws.close(code=WSCloseCode.OK, message=b"session ended")
+        await self.relay.end(ended.token, frame)  # every instance holding a seat
 
     # -- the countdown -----------------------------------------------------
     def arm(self, session: Session) -> None:
@@ -215,21 +208,19 @@ class Rendezvous:
         return ice
 
     # -- status ------------------------------------------------------------
-    def status(self, session: Session) -> dict[str, object]:
-        return session.status(self.clock.now(), self.relay.connected_roles(session.token))
+    async def status(self, session: Session) -> dict[str, object]:
+        connected = await self.relay.connected_roles(session.token)
+        return session.status(self.clock.now(), connected)
 
     async def push_status(self, session: Session) -> None:
         if (
             session.ended_at is None
             and session.activated_at is not None
-            and self.relay.sockets(session.token)
+            and self.relay.local_sockets(session.token)
         ):
-            self.arm(session)
-        frame = wire.SessionStatus(status=self.status(session)).encode()
-        for ws in self.relay.sockets(session.token):
-            if not ws.closed:
-                with contextlib.suppress(ConnectionError):
-                    await ws.send_str(frame)
+            self.arm(session)  # each instance with a socket of the session keeps the time
+        frame = wire.SessionStatus(status=await self.status(session)).encode()
+        await self.relay.push(session.token, frame)
 
     # -- housekeeping ------------------------------------------------------
     async def sweep(self) -> dict[str, int]:

@@ -5,9 +5,10 @@ clients (a reverse proxy logs the credential with the path; daemons use the head
 Close codes: 4004 unknown token, 4003 session ended, 4001 not a participant,
 4002 replaced by a newer socket of the same identity, 4029 rate limited,
 1003 binary frame, 1009 message too big, 1000 session ended, 1001 server
-going away. Errors that keep the socket open come as `error` frames that echo
-the `type` (and `id`, if any) of the message they answer. The frames are
-`orbitcore.protocol.relay`'s (docs/protocol.md).
+going away, 1013 try again later (the state instances share is unreachable).
+Errors that keep the socket open come as `error` frames that echo the `type` (and
+`id`, if any) of the message they answer. The frames are `orbitcore.protocol.relay`'s
+(docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from .relay import (
     CLOSE_ENDED,
     CLOSE_NOT_FOUND,
     CLOSE_RATE_LIMITED,
-    CLOSE_REPLACED,
     CLOSE_UNAUTHORIZED,
+    PROBLEMS,
     Received,
+    RelayUnavailable,
     read_client_frame,
     refusal,
 )
@@ -83,18 +85,17 @@ async def _open(request: web.Request, token: str, identity: str | None) -> web.W
         await svc.rate("join", client)
         return await _refuse(ws, CLOSE_UNAUTHORIZED, "Not a participant")
 
-    replaced = svc.relay.attach(token, role, ws)
-    if replaced is not None and not replaced.closed:
-        await replaced.close(code=CLOSE_REPLACED, message=b"Replaced by a newer connection")
+    try:
+        await svc.relay.attach(token, role, ws)  # closes the socket it replaces with 4002
+    except RelayUnavailable:
+        return await _refuse(ws, WSCloseCode.TRY_AGAIN_LATER, "Try again later")
     log.info("socket open", extra={"fields": {"token": token_tag(token), "role": role.value}})
     try:
         await svc.push_status(found)
-        for text in svc.relay.take_held(token, role):
-            await ws.send_str(text)
+        await svc.relay.deliver_held(token, role, ws)
         await _serve(svc, ws, token, role)
     finally:
-        if svc.relay.detach(token, role, ws):
-            svc.relay.forget_if_empty(token)
+        if await svc.relay.detach(token, role, ws):
             log.info(
                 "socket closed", extra={"fields": {"token": token_tag(token), "role": role.value}}
             )
@@ -135,13 +136,7 @@ async def _serve(svc: Rendezvous, ws: web.WebSocketResponse, token: str, role: R
             continue
         problem = await svc.relay.forward(token, role, msg.data)
         if problem is not None:
-            await ws.send_str(
-                refusal(
-                    problem,
-                    "The peer is not connected and too much is waiting for it.",
-                    got.answering,
-                ).encode()
-            )
+            await ws.send_str(refusal(problem, PROBLEMS[problem], got.answering).encode())
 
 
 def _ice_answer(svc: Rendezvous, got: Received) -> wire.IceServers | wire.Error:

@@ -283,6 +283,7 @@ async def test_the_countdown_timer_ends_a_connected_session(
         rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
     ):
         await next_of_type(host, "session-status")
+        await next_of_type(guest, "session-status")  # both sockets are in
         clock.advance(seconds=0.3)
         # No sweep: the session's own timer must fire.
         for ws in (host, guest):
