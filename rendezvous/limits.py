@@ -14,7 +14,9 @@ of every instance, for /metrics).
 Redis down or slow (over LIMIT_TIMEOUT): the request is let through (fail open: an
 outage of the shared store must not lock every user out), a warning is logged when
 Redis stops answering and a line when it answers again, and each such decision counts
-in `orbit_rate_limit_unchecked_total`.
+in `orbit_rate_limit_unchecked_total`. For RECHECK_AFTER seconds after a failure the
+requests go through without asking Redis, so an outage costs one request a second the
+timeout, not every request.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from orbitcore.ratelimit import RateLimiter, Verdict
 
 log = logging.getLogger("rendezvous")
 LIMIT_TIMEOUT = 0.5  # seconds Redis may take to decide before the request goes through
+RECHECK_AFTER = 1.0  # seconds after a failure before Redis is asked again
 KEY_PREFIX = "orbit:rl:"
 REFUSED_PREFIX = "orbit:rl-refused:"
 
@@ -98,7 +101,7 @@ class RedisLimits:
         self._unchecked = unchecked or (lambda bucket: None)
         self._member_prefix = secrets.token_hex(6)  # hits of two instances never collide
         self._serial = count()
-        self._failing = False
+        self._failing_since: float | None = None
 
     async def hit(self, bucket: str, client: str, limit: int, now: float) -> Verdict:
         return await self._run(bucket, client, limit, now, record=True)
@@ -112,6 +115,10 @@ class RedisLimits:
     async def _run(
         self, bucket: str, client: str, limit: int, now: float, *, record: bool
     ) -> Verdict:
+        failed = self._failing_since
+        if failed is not None and failed <= now < failed + RECHECK_AFTER:
+            self._unchecked(bucket)
+            return _unchecked(limit, now, self.window)
         member = f"{self._member_prefix}:{next(self._serial)}"
         args: list[str | int] = [
             repr(now),
@@ -127,23 +134,28 @@ class RedisLimits:
             )
         except (RedisError, OSError, TimeoutError) as exc:
             return self._let_through(bucket, limit, now, exc)
-        if self._failing:
-            self._failing = False
+        if self._failing_since is not None:
+            self._failing_since = None
             log.info("rate limits: Redis answers again")
         reset_at = float(oldest) + self.window
         return Verdict(bool(allowed), limit, max(0, limit - int(hits)), reset_at)
 
     def _let_through(self, bucket: str, limit: int, now: float, exc: BaseException) -> Verdict:
-        if not self._failing:
-            self._failing = True
+        if self._failing_since is None:
             log.warning(
                 "rate limits: Redis does not answer; requests go through unchecked",
                 extra={"fields": {"error": type(exc).__name__}},
             )
+        self._failing_since = now
         self._unchecked(bucket)
-        return Verdict(True, limit, limit, now + self.window)
+        return _unchecked(limit, now, self.window)
 
     async def refusals(self, buckets: list[str]) -> dict[str, int]:
         """Every instance's refusals so far in each of `buckets` (for /metrics)."""
         values = await self.redis.mget([REFUSED_PREFIX + bucket for bucket in buckets])
         return {bucket: int(value or 0) for bucket, value in zip(buckets, values, strict=True)}
+
+
+def _unchecked(limit: int, now: float, window: float) -> Verdict:
+    """The verdict of a request let through unchecked."""
+    return Verdict(True, limit, limit, now + window)

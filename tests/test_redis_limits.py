@@ -8,6 +8,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -96,24 +97,36 @@ async def test_an_outage_lets_requests_through_and_says_so(
 ) -> None:
     unchecked: list[str] = []
     limits = RedisLimits(redis, WINDOW, unchecked=unchecked.append)
+    asked = 0
+    script = limits._script
+
+    async def counted(**kwargs: Any) -> Any:
+        nonlocal asked
+        asked += 1
+        return await script(**kwargs)
+
+    limits._script = counted  # type: ignore[assignment]
     assert (await limits.hit("token", "192.0.2.1", 1, T0)).allowed
     assert not (await limits.hit("token", "192.0.2.1", 1, T0 + 1)).allowed
+    assert asked == 2
 
     redis_server.stop()
     with caplog.at_level(logging.INFO, logger="rendezvous"):
-        for i in range(3):
-            verdict = await limits.hit("token", "192.0.2.1", 1, T0 + 2 + i)
+        for at in (2.0, 2.5, 2.9, 3.0):
+            verdict = await limits.hit("token", "192.0.2.1", 1, T0 + at)
             assert verdict.allowed
-        assert unchecked == ["token"] * 3
+        assert unchecked == ["token"] * 4
+        assert asked == 4  # asked at 2.0 (fails), not again until RECHECK_AFTER (at 3.0)
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1  # one line per outage, not one per request
         assert "Redis does not answer" in warnings[0].getMessage()
 
         redis_server.start()  # an empty Redis (no persistence): the script is loaded again
         assert (await limits.hit("token", "192.0.2.1", 1, T0 + 10)).allowed
+        assert asked == 5
         assert not (await limits.hit("token", "192.0.2.1", 1, T0 + 11)).allowed
         assert any("answers again" in r.getMessage() for r in caplog.records)
-    assert unchecked == ["token"] * 3
+    assert unchecked == ["token"] * 4
 
 
 # -- two rendezvous apps sharing one Redis --------------------------------------------
