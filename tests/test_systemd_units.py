@@ -73,3 +73,25 @@ def test_the_orbitd_unit_keeps_the_home_writable_and_interfaces_listable() -> No
     assert "AF_NETLINK" in unit["RestrictAddressFamilies"][0].split()  # ICE lists interfaces
     assert unit["PrivateUsers"] == ["yes"]  # what lets a user unit use mount namespaces
     assert unit["ReadWritePaths"] == ["%t"]  # the control socket, in $XDG_RUNTIME_DIR
+
+
+@needs_analyze
+def test_the_rendezvous_instance_template_is_rated_2_or_lower() -> None:
+    assert exposure(UNITS / "orbit-rendezvous@.service") <= 2.0
+
+
+def test_the_instance_template_is_the_rendezvous_unit_plus_its_instance() -> None:
+    one, template = (
+        directives(UNITS / name)
+        for name in ("orbit-rendezvous.service", "orbit-rendezvous@.service")
+    )
+    # Every hardening line of the one-instance unit, unchanged.
+    for key, values in one.items():
+        if key not in {"Description", "ExecStart", "Environment", "Restart", "After"}:
+            assert template.get(key) == values, key
+    # Each instance reads its own settings file and is named by its instance name.
+    assert template["ExecStart"] == [
+        "/opt/chatorbit/.venv/bin/orbit-rendezvous --config /etc/chatorbit/rendezvous-%i.toml"
+    ]
+    assert "ORBIT_RENDEZVOUS_INSTANCE_NAME=%i" in template["Environment"]
+    assert set(one["Environment"]) <= set(template["Environment"])
