@@ -12,13 +12,15 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from .keys import CONFIG
 
 REDIS: web.AppKey[Redis | None] = web.AppKey("redis")
 CONNECT_TIMEOUT = 5.0  # seconds to reach Redis at start (and for each reconnection)
+CONNECTIONS_MAX = 50  # at most this many connections (a burst waits for a free one,
+POOL_WAIT = 5.0  # up to this many seconds, rather than open a descriptor per request)
 
 
 class RedisUnavailable(Exception):
@@ -37,9 +39,14 @@ def where(url: str) -> str:
 async def connect(url: str) -> Redis:
     """A client for `url`, already answering PING; RedisUnavailable if it does not."""
     try:
-        client: Redis = Redis.from_url(
-            url, socket_connect_timeout=CONNECT_TIMEOUT, health_check_interval=30
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=CONNECTIONS_MAX,
+            timeout=POOL_WAIT,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            health_check_interval=30,
         )
+        client: Redis = Redis.from_pool(pool)  # closing the client closes its pool
     except ValueError as exc:
         raise RedisUnavailable(f"redis_url: {exc}") from None
     try:
