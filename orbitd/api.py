@@ -13,6 +13,7 @@ from aiohttp import web
 
 from orbitcore.errors import json_object
 
+from . import files_api
 from .chat import ChatError
 from .keys import CONFIG, IDENTITY
 from .manager import Events, SessionManager
@@ -168,5 +169,6 @@ async def _close_event_sockets(app: web.Application) -> None:
 def setup(app: web.Application) -> None:
     """Add the API's routes and the session manager to the app."""
     app.add_routes(routes)
+    app.add_routes(files_api.routes)
     app.cleanup_ctx.append(_manager_ctx)
     app.on_shutdown.append(_close_event_sockets)

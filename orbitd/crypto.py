@@ -103,6 +103,9 @@ class SessionKeys:
     mac_send: bytes
     """The key of our messages' keyed `signature` (feature `keyed-signature`)."""
     mac_recv: bytes
+    file_send: bytes
+    """The key of the file chunks we send (feature `files`)."""
+    file_recv: bytes
 
 
 def _hkdf(key: bytes, salt: bytes, label: str) -> bytes:
@@ -116,7 +119,7 @@ def _hkdf(key: bytes, salt: bytes, label: str) -> bytes:
 
 def key_schedule(shared: bytes, token: str, seat: Seat) -> SessionKeys:
     salt = token.encode()
-    purposes = ("signal", "chat", "mac")
+    purposes = ("signal", "chat", "mac", "file")
     h2g = {p: _hkdf(shared, salt, f"{p}/host->guest") for p in purposes}
     g2h = {p: _hkdf(shared, salt, f"{p}/guest->host") for p in purposes}
     send, recv = (h2g, g2h) if seat is Seat.HOST else (g2h, h2g)
@@ -128,6 +131,8 @@ def key_schedule(shared: bytes, token: str, seat: Seat) -> SessionKeys:
         sas_seed=_hkdf(shared, salt, "sas"),
         mac_send=send["mac"],
         mac_recv=recv["mac"],
+        file_send=send["file"],
+        file_recv=recv["file"],
     )
 
 
@@ -179,6 +184,27 @@ def open_box(key: bytes, box: object, aad: bytes) -> bytes:
         raise SealError("sealed box too short")
     try:
         return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
+    except InvalidTag:
+        raise SealError("sealed box does not open: wrong key or changed on the way") from None
+
+
+def seal_bytes(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM, raw: the nonce, the ciphertext and the tag (a file chunk's seal)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+
+def open_bytes(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    """What `seal_bytes` sealed, or `SealError`."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if len(sealed) < NONCE_BYTES + 16:
+        raise SealError("sealed box too short")
+    try:
+        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
     except InvalidTag:
         raise SealError("sealed box does not open: wrong key or changed on the way") from None
 

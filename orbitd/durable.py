@@ -1,7 +1,7 @@
 """The durable stream: exactly once, in order, across any number of reconnects.
 
-magic-wormhole's dilation is the model. Every durable frame (the conversation's and
-call control's) travels in a `seq` envelope with a per-direction sequence number and
+magic-wormhole's dilation is the model. Every durable frame (the conversation's, call
+control's and file control's) travels in a `seq` envelope with a per-direction sequence number and
 the sender's cumulative acknowledgement of what it has received. A frame stays queued
 until the other side's cumulative ack covers it; on a new connection the whole queue is
 sent again, in order, and the receiver acknowledges duplicates but drops them.
@@ -24,7 +24,7 @@ from orbitcore.protocol.frames import Frame, ProtocolError
 log = logging.getLogger("orbitd.durable")
 DEFAULT_LIMIT_FRAMES = 1000
 DEFAULT_LIMIT_BYTES = 8 * 1024 * 1024
-DURABLE = (wire.ChatFrame, wire.CallFrame)
+DURABLE = (wire.ChatFrame, wire.CallFrame, wire.FileFrame)
 
 
 class StreamFull(Exception):

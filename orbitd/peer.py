@@ -51,6 +51,7 @@ from .adapters.aiortc_internals import (
 from .ice import plan_configuration, use_loopback_only
 from .ice_plan import IcePlans
 from .media.passthrough import drain, prefer_codecs
+from .peer_files import FILES_LABEL, FilesChannel
 from .settings import Config
 
 log = logging.getLogger("orbitd.peer")
@@ -108,6 +109,7 @@ class Peer:
         self._media_kinds: list[str] = []  # transceivers this side added (the host's)
         self._outgoing: dict[str, MediaStreamTrack] = {}  # what each kind sends
         self._closing: set[asyncio.Future[None]] = set()  # replaced connections closing
+        self.files = FilesChannel()  # each generation's `files` channel (feature `files`)
         self._connect()
 
     # -- one generation ------------------------------------------------------------
@@ -117,6 +119,7 @@ class Peer:
         log.info("peer connection", extra={"fields": {"ice": plan.describe()}})
         self._pc = pc = RTCPeerConnection(configuration=plan_configuration(plan))
         self._channel: RTCDataChannel | None = None
+        self.files.reset()
         self._open: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         generation = self.generation
         pc.on("datachannel", self._current(generation, self._adopt))
@@ -168,6 +171,9 @@ class Peer:
 
     # -- the chat channel ------------------------------------------------------------
     def _adopt(self, channel: RTCDataChannel) -> None:
+        if channel.label == FILES_LABEL:
+            self.files.adopt(channel, lambda handler: self._current(self.generation, handler))
+            return
         if channel.label != CHAT_LABEL or self._channel is not None:
             channel.close()
             return
@@ -217,8 +223,9 @@ class Peer:
 
     # -- the first offer and answer (sealed, by the handshake) -------------------------
     async def create_offer(self) -> str:
-        """Host: make the chat channel and the offer (all candidates gathered)."""
+        """Host: make the chat and files channels and the offer (all candidates gathered)."""
         self._adopt(self._pc.createDataChannel(CHAT_LABEL, ordered=True))
+        self._adopt(self._pc.createDataChannel(FILES_LABEL, ordered=True))
         self._set_state(PeerState.CONNECTING)
         return await self.renegotiate_offer()
 

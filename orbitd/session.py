@@ -31,6 +31,7 @@ from .chat import ChatError, Conversation
 from .connecting import Connecting
 from .crypto import Invite, Seat
 from .durable import DurableStream
+from .files import FileTransfers
 from .first_connect import FirstConnect
 from .handshake import Failed, Handshake, Limits, announced
 from .ice_plan import IcePlans
@@ -110,6 +111,7 @@ class ChatSession:
         self.call: Call | None = None
         self.reconnect: Reconnector | None = None  # when both announce `reconnect`
         self.durable: DurableStream | None = None  # when both announce `resume`
+        self.files: FileTransfers | None = None  # when both announce `files`
         self.sas: str | None = None
         self.ended: dict[str, Any] | None = None
         self.peer_lost = False
@@ -150,6 +152,7 @@ class ChatSession:
             "ended": self.ended,
             "messages": self.conversation.listing() if self.conversation else [],
             "call": self.call.snapshot() if self.call else None,
+            "files": self.files.listing() if self.files else [],
             "lan": self.lan_peer,
             "protocol": self._protocol(),
             "path": self.path if self.ended is None else None,
@@ -265,6 +268,8 @@ class ChatSession:
         if self.call is not None:
             await self.call.close()
             self.call = None
+        if self.files is not None:
+            self.files.end()
         if self.durable is not None and self.conversation is not None:
             unacked = [f.message_id for f in self.durable.unacked() if isinstance(f, wire.Message)]
             self.peer_frames.chat(self.conversation.undelivered(unacked))

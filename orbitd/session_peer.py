@@ -1,6 +1,6 @@
 """The peer side of a chat session (`orbitd.session`): the connection's state, each
-data-channel frame read once and routed by its family (chat, call, rtc, link, durable
-stream) to its one handler, a refused frame answered with `error`, and what goes to
+data-channel frame read once and routed by its family (chat, call, file, rtc, link,
+durable stream) to its one handler, a refused frame answered with `error`, and what goes to
 the peer: a durable frame through the stream (feature `resume`), others as they are.
 """
 
@@ -92,6 +92,14 @@ class PeerFrames:
                         code="feature_unavailable",
                     )
                 session.call.handle(frame)
+            elif isinstance(frame, wire.FileFrame):
+                if session.files is None:
+                    raise ProtocolError(
+                        "Files were not agreed for this session.",
+                        frame_type=frame.TYPE,
+                        code="feature_unavailable",
+                    )
+                session.files.handle(frame)
             else:
                 raise ProtocolError(f"`{frame.TYPE}` is not expected here.", frame_type=frame.TYPE)
         except ProtocolError as refused:
@@ -164,6 +172,8 @@ class PeerFrames:
             self.session.durable.disconnected()
         if self.session.call is not None:
             self.session.call.link_lost()
+        if self.session.files is not None:
+            self.session.files.link_lost()
 
     def reconnected(self) -> None:
         """A new connection is up and verified: our ack and every unacknowledged durable
@@ -178,4 +188,6 @@ class PeerFrames:
             self.chat(session.conversation.went_out(queued))
         if session.call is not None:
             session.call.reconnected()
+        if session.files is not None:
+            session.files.link_back()
         session.publish()

@@ -1,7 +1,7 @@
 """How a chat session (`orbitd.session`) comes up: the steps of the handshake and the
 first connection (`orbitd.first_connect`) carried out, the chat set up once the peer is
-verified (conversation, call, durable stream, reconnector), then the connection's path
-watched while it runs.
+verified (conversation, call, durable stream, file transfers, reconnector), then the
+connection's path watched while it runs.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .call import Call
 from .chat import Conversation
 from .durable import DurableStream
+from .files import FileTransfers
 from .first_connect import AnswerReoffer, FirstOutput, NextPlan
 from .handshake import (
     Failed,
@@ -95,6 +96,16 @@ class ChatSetup:
         log.info("chat ready", extra={"fields": {"role": session.seat.value}})
         if session.has_feature("resume"):
             session.durable = DurableStream()
+        if session.has_feature("files"):
+            session.files = FileTransfers(
+                send_key=out.keys.file_send,
+                recv_key=out.keys.file_recv,
+                channel=session.peer.files,
+                send_control=peer_frames.send,
+                emit=session.emit,
+                limit_bytes=session.config.file_size_max_bytes,
+            )
+            session.files.start()
         session.path = session.peer.path()
         self._arm_path_watch()
         if session.has_feature("reconnect"):

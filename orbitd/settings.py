@@ -70,6 +70,10 @@ class Config:
         20.0,
         "How long the first connection may take before the session ends (`connect_timeout`); with several ICE plans (and `reconnect` on both sides) each plan gets its share, at least 10 s, then the next is tried.",
     )
+    file_size_max_bytes: int = _s(
+        4294967296,
+        "The largest file this daemon sends or receives in a session, in bytes (default 4 GiB); announced to the other daemon, whose own limit holds for what it receives.",
+    )
     video_source: str = _s(
         "",
         "Video to send in calls instead of the browser's camera: `testpattern`, `file:PATH` or `device:/dev/videoN` (empty: the browser).",
@@ -213,6 +217,8 @@ def validate(config: Config) -> None:
             )
     if not config.connect_timeout_seconds > 0:
         raise SettingsError("connect_timeout_seconds: must be more than 0")
+    if not 0 <= config.file_size_max_bytes <= 2**53:
+        raise SettingsError("file_size_max_bytes: must be 0..9007199254740992")
     for name, parse in (("video_source", parse_video_source), ("audio_source", parse_audio_source)):
         spec = getattr(config, name)
         if spec:

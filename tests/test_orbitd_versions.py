@@ -76,7 +76,7 @@ async def test_a_newer_minor_talks_with_the_features_both_announce(
 ) -> None:
     newer = {
         "ORBITD_ANNOUNCE_PROTOCOL_VERSION": "1.9",
-        "ORBITD_ANNOUNCE_FEATURES": "chat,calls,files",
+        "ORBITD_ANNOUNCE_FEATURES": "chat,calls,teleport",
     }
     alice, bob = await asyncio.gather(
         start_daemon(tmp_path, "alice", rendezvous),
