@@ -39,6 +39,8 @@ class Shared:
 
     rate_limited: dict[str, int]
     """Requests refused by each limit, on every instance."""
+    instances: int | None
+    """Instances whose relay heartbeat is live (None: not read)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class _SharedFigures(Collector):
         for limit, n in sorted(self.latest.rate_limited.items()):
             limited.add_metric([limit], n)
         yield limited
+        if self.latest.instances is not None:
+            yield GaugeMetricFamily(
+                "orbit_shared_instances",
+                "Instances sharing Redis whose relay heartbeat is live.",
+                value=self.latest.instances,
+            )
 
 
 class _Live(Collector):

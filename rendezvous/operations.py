@@ -30,6 +30,7 @@ from .keys import CONFIG, SERVICE
 from .limits import RedisLimits
 from .metrics import CONTENT_TYPE_LATEST, Scrape, Shared
 from .redis_link import REDIS
+from .relay_redis import RedisRelay
 from .service import RATE_WINDOW, Rendezvous
 from .session import State
 
@@ -114,21 +115,28 @@ async def metrics(request: web.Request) -> web.Response:
             _probe_database(svc), ping_redis(svc, redis)
         )
         if redis_ok:
-            shared = await _read_shared(svc)
+            shared = await _read_shared(svc, redis)
     scrape = Scrape(sessions=counts or {}, pool=svc.store.pool_use(), shared=shared)
     body = svc.metrics.render(scrape)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _read_shared(svc: Rendezvous) -> Shared | None:
-    limits = svc.limits
-    if not isinstance(limits, RedisLimits):
-        return None
+async def _read_shared(svc: Rendezvous, redis: Redis) -> Shared | None:
+    """The figures every instance shares, or None if Redis does not give them in time."""
     try:
-        refused = await asyncio.wait_for(limits.refusals(BUCKETS), PROBE_TIMEOUT)
+        return await asyncio.wait_for(_shared_figures(svc, redis), PROBE_TIMEOUT)
     except (RedisError, OSError, TimeoutError):
-        return None  # the scrape goes on without the shared figures
-    return Shared(rate_limited=refused)
+        return None  # the scrape goes on without them
+
+
+async def _shared_figures(svc: Rendezvous, redis: Redis) -> Shared:
+    limits, relay = svc.limits, svc.relay
+    refused = await limits.refusals(BUCKETS) if isinstance(limits, RedisLimits) else {}
+    instances = None
+    if isinstance(relay, RedisRelay):  # its heartbeat keys, found by a SCAN (a few ms)
+        pattern = relay.keys.alive("*")
+        instances = len({key async for key in redis.scan_iter(match=pattern, count=1000)})
+    return Shared(rate_limited=refused, instances=instances)
 
 
 async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -92,6 +92,7 @@ async def test_metrics_show_redis_the_pool_and_the_shared_refusals(
     assert got_a['orbit_shared_rate_limited_total{limit="token"}'] == 3
     assert got_b['orbit_shared_rate_limited_total{limit="token"}'] == 3
     assert got_b['orbit_shared_rate_limited_total{limit="join"}'] == 0
+    assert got_a["orbit_shared_instances"] == got_b["orbit_shared_instances"] == 2
     # Redis round-trip time: a PING at start (the periodic probe) and at the scrape.
     assert got_a["orbit_redis_ping_seconds_count"] >= 1
     assert got_a["orbit_redis_ping_failures_total"] == 0
@@ -103,6 +104,8 @@ async def test_metrics_show_redis_the_pool_and_the_shared_refusals(
     else:
         assert idle + in_use >= 1
         assert got_a["orbit_db_pool_max_connections"] == 10
+    await b.close()  # stopped cleanly: its heartbeat key goes with it
+    assert (await _scrape(a))["orbit_shared_instances"] == 1
 
 
 async def test_without_redis_metrics_have_no_redis_figures(rv: RendezvousClient) -> None:
