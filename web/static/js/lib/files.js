@@ -15,7 +15,9 @@ const ERRORS = new Set([
   "file_too_large", "feature_unavailable", "not_connected", "session_ended", "no_session",
   "invalid_file", "read_failed",
 ]);
-const FAILURES = new Set(["hash_mismatch", "too_large", "session_ended", "peer_cancelled"]);
+const FAILURES = new Set([
+  "hash_mismatch", "too_large", "session_ended", "peer_cancelled", "bad_chunk", "download_interrupted",
+]);
 const UNITS = ["B", "kB", "MB", "GB", "TB"];
 
 /** "1.5 MB": decimal units, the page's language's digits. */
