@@ -20,6 +20,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -27,12 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
 from tests.coturn import free_port, stun_answers
 from tests.postgres import Cluster, _bin
-from tests.processes import Process, spawn
+from tests.processes import EVENT_WAIT, Process, spawn
 from tests.redis_server import USER as REDIS_USER
 from tests.redis_server import RedisServer
 from tests.tls import Pki, make_pki
@@ -73,7 +75,7 @@ def nginx_site(root: Path, pki: Pki, port: int, http_port: int, upstreams: list[
         site = rewrite(site, f"server 127.0.0.1:{shipped} ", f"server 127.0.0.1:{port_here} ")
     if not SPREAD:  # every request to the first instance while it is up, then the second
         site = rewrite(
-            site, "fail_timeout=10s;\n    keepalive", "fail_timeout=10s backup;\n    keepalive"
+            site, "fail_timeout=5s;\n    keepalive", "fail_timeout=5s backup;\n    keepalive"
         )
     return site
 
@@ -217,6 +219,24 @@ class Topology:
         )
         self.instances[name] = process
         return process
+
+    async def until_nginx_uses(self, name: str) -> None:
+        """Probe /healthz through nginx until instance `name` answers one: nginx leaves an
+        instance that failed alone for its fail_timeout, even once it is back."""
+        port = f"127.0.0.1:{self.instance_ports[name]}"
+        access = self.shared / "nginx" / "access.log"
+        trust = ssl.create_default_context(cafile=str(self.pki.ca_file))
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trust)) as http,
+            asyncio.timeout(EVENT_WAIT),
+        ):
+            while True:
+                async with http.get(self.url + "/healthz") as response:
+                    await response.read()
+                last = access.read_text().splitlines()[-1]
+                if last.split(", ")[-1].endswith(port):  # $upstream_addr: every one tried
+                    return
+                await asyncio.sleep(0.1)  # nginx says nothing else of its choice
 
     def log(self, name: str) -> list[dict[str, Any]]:
         """Instance `name`'s JSON log lines so far (its log file survives a kill)."""
