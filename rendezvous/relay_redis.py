@@ -336,8 +336,11 @@ class RedisRelay:
             await seat.ws.close(code=CLOSE_REPLACED, message=REPLACED)
 
     # -- staying live ------------------------------------------------------
-    async def _heartbeat(self) -> None:
-        await self.redis.set(self.keys.alive(self.instance), "1", px=int(HEARTBEAT_TTL * 1000))
+    async def _heartbeat(self) -> bool:
+        """Say this instance lives; return whether Redis had forgotten it (restarted,
+        or this instance hung past its heartbeat), so its seats must be put back."""
+        key, ttl_ms = self.keys.alive(self.instance), int(HEARTBEAT_TTL * 1000)
+        return await self.redis.set(key, "1", px=ttl_ms, get=True) is None
 
     async def _keep_alive(self) -> None:
         loop = asyncio.get_running_loop()
@@ -345,8 +348,8 @@ class RedisRelay:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY)
             try:
-                await self._heartbeat()
-                if failing or loop.time() - refreshed >= PRESENCE_EVERY:
+                forgotten = await self._heartbeat()
+                if forgotten or loop.time() - refreshed >= PRESENCE_EVERY:
                     await self._refresh_presence()
                     refreshed = loop.time()
                 failing = False
@@ -356,12 +359,18 @@ class RedisRelay:
                 failing = True
 
     async def _refresh_presence(self) -> None:
-        """Keep this instance's seats in Redis (their TTL; or after Redis lost them)."""
+        """Keep this instance's seats in Redis (their TTL; or after Redis lost them). A
+        seat another socket took while its `replaced` message was lost is let go (4002)."""
+        seats = list(self._seats.items())
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (token, role), seat in list(self._seats.items()):
+            for (token, role), seat in seats:
                 await self._scripts["REFRESH"](
                     keys=[self.keys.seat(token, role)],
                     args=[self._presence(seat), PRESENCE_TTL],
                     client=pipe,
                 )
-            await pipe.execute()
+            kept = await pipe.execute()
+        for ((token, role), seat), ours in zip(seats, kept, strict=True):
+            if not ours and self._seats.get((token, role)) is seat:
+                del self._seats[(token, role)]
+                await seat.ws.close(code=CLOSE_REPLACED, message=REPLACED)
