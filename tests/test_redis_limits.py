@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
+from rendezvous import limits as limits_module
 from rendezvous.limits import KEY_PREFIX, Limits, MemoryLimits, RedisLimits
 from tests.conftest import FakeClock, MakeRendezvous, service
 from tests.redis_server import RedisServer
@@ -185,3 +187,19 @@ async def test_with_redis_down_requests_go_through_and_are_counted(
     assert (await rv.post("/api/tokens/issue", json={})).status == 200  # fail open, no 500
     scraped = samples(await (await rv.get("/metrics")).text())
     assert scraped['orbit_rate_limit_unchecked_total{limit="token"}'] == 1
+
+
+async def test_a_hung_redis_lets_requests_through_after_the_timeout(
+    redis: Redis, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits_module, "LIMIT_TIMEOUT", 0.05)
+    unchecked: list[str] = []
+    limits = RedisLimits(redis, WINDOW, unchecked=unchecked.append)
+    assert (await limits.hit("join", "192.0.2.5", 1, T0)).allowed
+    assert redis_server.process is not None
+    redis_server.process.send_signal(signal.SIGSTOP)  # answers nothing, refuses nothing
+    try:
+        assert (await limits.hit("join", "192.0.2.5", 1, T0 + 1)).allowed
+        assert unchecked == ["join"]
+    finally:
+        redis_server.process.send_signal(signal.SIGCONT)
