@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from . import relay_scripts as lua
+from .redis_link import CONNECT_TIMEOUT, RedisUnavailable
 from .relay import CLOSE_REPLACED, REPLACED, RelayUnavailable, other, tell_and_close
 from .session import Role
 
@@ -80,7 +81,11 @@ class RedisRelay:
         for name in ("FORWARD", "ATTACH", "DETACH", "REFRESH", "SEATS", "END"):
             self._scripts[name] = redis.register_script(getattr(lua, name))
         self._tasks.append(asyncio.create_task(self._listen()))
-        await self._subscribed.wait()
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), CONNECT_TIMEOUT)
+        except TimeoutError:
+            await self.stop()
+            raise RedisUnavailable("Redis answers but refuses this instance's channel") from None
         await self._heartbeat()
         self._tasks.append(asyncio.create_task(self._keep_alive()))
         log.info("relay on redis", extra={"fields": {"instance": self.instance}})
