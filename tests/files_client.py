@@ -9,6 +9,8 @@ import hashlib
 import random
 from typing import Any
 
+import aiohttp
+
 from tests.processes import EVENT_WAIT, Daemon
 
 SLICE = 1024 * 1024
@@ -37,21 +39,26 @@ async def offer(daemon: Daemon, name: str, size: int, kind: str = "") -> dict[st
     return file
 
 
-async def put_slice(daemon: Daemon, file_id: str, offset: int, data: bytes) -> tuple[int, Any]:
-    url = f"{daemon.base}/api/files/{file_id}/data?offset={offset}"
+async def put_slice(
+    http: aiohttp.ClientSession, base: str, file_id: str, offset: int, data: bytes
+) -> tuple[int, Any]:
+    url = f"{base}/api/files/{file_id}/data?offset={offset}"
     headers = {"Content-Type": "application/octet-stream"}
-    async with daemon.http.put(url, data=data, headers=headers) as response:
+    async with http.put(url, data=data, headers=headers) as response:
         return response.status, await response.json()
 
 
-async def upload(daemon: Daemon, file_id: str, size: int, *, stop_at: int | None = None) -> int:
-    """Upload the test file from offset 0 (or as far as `stop_at`); the offset reached.
-    Stops early when the daemon says the file is no longer sending."""
+async def upload(daemon: Daemon, file_id: str, size: int) -> int:
+    return await upload_with(daemon.http, daemon.base, file_id, size)
+
+
+async def upload_with(http: aiohttp.ClientSession, base: str, file_id: str, size: int) -> int:
+    """Upload the test file from offset 0; the offset reached. Stops early when the
+    daemon says the file is no longer sending."""
     offset = 0
-    while offset < size and (stop_at is None or offset < stop_at):
-        status, body = await put_slice(
-            daemon, file_id, offset, content(offset, min(SLICE, size - offset))
-        )
+    while offset < size:
+        data = content(offset, min(SLICE, size - offset))
+        status, body = await put_slice(http, base, file_id, offset, data)
         if status == 409 and body["error"] == "file_not_sending":
             return offset
         assert status == 200, body
@@ -60,9 +67,15 @@ async def upload(daemon: Daemon, file_id: str, size: int, *, stop_at: int | None
 
 
 async def download(daemon: Daemon, file_id: str) -> tuple[int, str, int]:
+    return await download_with(daemon.http, daemon.base, file_id)
+
+
+async def download_with(
+    http: aiohttp.ClientSession, base: str, file_id: str
+) -> tuple[int, str, int]:
     """GET the file's data: the status, the SHA-256 of what came and how many bytes."""
     digest, count = hashlib.sha256(), 0
-    async with daemon.http.get(f"{daemon.base}/api/files/{file_id}/data") as response:
+    async with http.get(f"{base}/api/files/{file_id}/data") as response:
         if response.status != 200:
             return response.status, "", 0
         try:

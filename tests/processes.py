@@ -125,9 +125,11 @@ async def start_daemon(
     *flags: str,
     api_login: bool = True,
     environ: dict[str, str] | None = None,
+    module: str = "orbitd",
 ) -> Daemon:
-    """Start orbitd (`environ` adds to its environment); with api_login the test's HTTP
-    client spends the login link and listens to events, else the link is left for a browser."""
+    """Start orbitd (`environ` adds to its environment; `module` runs another entry point
+    with orbitd's flags, a test's hostile daemon); with api_login the test's HTTP client
+    spends the login link and listens to events, else the link is left for a browser."""
     home = tmp_path / name
     env = os.environ | {
         "XDG_DATA_HOME": str(home / "data"),
@@ -137,7 +139,7 @@ async def start_daemon(
     process = await spawn(
         [
             "-m",
-            "orbitd",
+            module,
             "--port",
             "0",
             "--profile",

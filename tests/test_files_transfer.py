@@ -151,3 +151,8 @@ async def test_bad_requests_get_clear_errors(pair: tuple[Daemon, Daemon]) -> Non
         assert (response.status, (await response.json())["error"]) == (413, "chunk_too_large")
     status, refused = await alice.call("POST", f"/api/files/{sent['id']}/accept")
     assert (status, refused["error"]) == (409, "file_not_offered")
+
+
+async def test_200_mib_arrive_with_the_same_sha256(pair: tuple[Daemon, Daemon]) -> None:
+    alice, bob = pair
+    await send_and_receive(alice, bob, "large.bin", 200 * MiB)
