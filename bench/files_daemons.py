@@ -1,33 +1,29 @@
 """One file from daemon to daemon through the API a browser uses, chat alongside, RSS sampled.
 
 The host offers a file of `size` bytes (`POST /api/files`), the guest accepts it when
-its `file` event says `offered`; then at once: this process uploads it in 1 MiB slices
-(`PUT /api/files/{id}/data?offset=`, from the offset the daemon asks for), reads the
-guest's download (`GET /api/files/{id}/data`, counting bytes: the daemon checks the
-SHA-256 itself and withholds the last bytes on a mismatch), sends paced chat messages
-host -> guest (the same direction as the file: they wait behind it in the host's SCTP
-queue, the worst case), and samples both daemons' resident memory.
+its `file` event says `offered`; then at once: a `bench.files_mover` process uploads
+it to the host and downloads it from the guest (with this process's login cookies),
+while this process sends paced chat messages host -> guest (the same direction as the
+file: they wait behind it in the host's SCTP queue, the worst case) and samples both
+daemons' resident memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import time
+import json
 from dataclasses import dataclass
+from typing import Any
 
-import aiohttp
+from yarl import URL
 
 from .daemons import Daemon
 from .orbitd_load import MessageResult, chat, connect, end
 from .pacing import MessageParams
-from .procs import MIB, BenchError, RssPair
+from .procs import MIB, REPO, BenchError, RssPair, python_module
 
-SLICE = 1024 * 1024
-READ_BYTES = 256 * 1024
 RSS_EVERY_SECONDS = 0.1
-STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
 
 
 @dataclass(frozen=True)
@@ -56,43 +52,41 @@ class DaemonFileResult:
     """CPU time of each daemon during the transfer (the fields hold seconds, not MiB)."""
 
 
-def slice_bytes(block: bytes, offset: int, length: int) -> bytes:
-    """The file's bytes at `offset`: a random block, its first 8 bytes the slice's number
-    (every slice differs, and making one costs a copy, not a random generator)."""
-    return ((offset // SLICE).to_bytes(8, "big") + block[8:])[:length]
+def _side(daemon: Daemon) -> dict[str, Any]:
+    """A daemon's address and this process's login cookies for it (for the mover)."""
+    cookies = daemon.http.cookie_jar.filter_cookies(URL(daemon.base))
+    return {"base": daemon.base, "cookies": {k: m.value for k, m in cookies.items()}}
 
 
-async def upload(host: Daemon, file_id: str, size: int) -> int:
-    """Every slice, from the offset the daemon asks for, until the file is all taken."""
-    block, offset = os.urandom(SLICE), 0
-    url = f"{host.base}/api/files/{file_id}/data"
-    headers = {"Content-Type": "application/octet-stream"}
-    while offset < size:
-        data = slice_bytes(block, offset, min(SLICE, size - offset))
-        async with host.http.put(
-            url, params={"offset": str(offset)}, data=data, headers=headers, timeout=STREAM_TIMEOUT
-        ) as response:
-            answer = await response.json()
-        if response.status == 409 and answer.get("error") == "wrong_offset":
-            offset = int(answer["next_offset"])
-            continue
-        if response.status != 200:
-            raise BenchError(f"upload at {offset}: {response.status} {answer}")
-        offset = int(answer["next_offset"])
-    return offset
-
-
-async def download(guest: Daemon, file_id: str) -> tuple[int, float]:
-    """(bytes read, perf_counter() when the last came)."""
-    count, last = 0, time.perf_counter()
-    url = f"{guest.base}/api/files/{file_id}/data"
-    async with guest.http.get(url, timeout=STREAM_TIMEOUT) as response:
-        if response.status != 200:
-            raise BenchError(f"download: {response.status} {await response.text()}")
-        async for piece in response.content.iter_chunked(READ_BYTES):
-            count += len(piece)
-            last = time.perf_counter()
-    return count, last
+async def move(
+    host: Daemon, guest: Daemon, file_id: str, guest_id: str, params: FileParams
+) -> dict[str, Any]:
+    """Upload and download in a `bench.files_mover` process: its JSON answer."""
+    job = {
+        "host": _side(host),
+        "guest": _side(guest),
+        "file_id": file_id,
+        "guest_id": guest_id,
+        "size": params.size,
+        "timeout": params.timeout,
+    }
+    argv = python_module("bench.files_mover", json.dumps(job))
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, cwd=REPO, stdin=asyncio.subprocess.DEVNULL
+    )
+    try:
+        out, _ = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    try:
+        answer: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise BenchError(f"the mover said nothing usable (exit {proc.returncode})") from None
+    if "error" in answer:
+        raise BenchError(f"the mover failed: {answer['error']}")
+    return answer
 
 
 async def _offered(guest: Daemon, seconds: float) -> str:
@@ -137,22 +131,19 @@ async def measure_file(
     await guest.expect(200, "POST", f"/api/files/{guest_id}/accept")
     sampler = RssSampler(host, guest)
     cpu = (host.server.cpu_seconds(), guest.server.cpu_seconds())
-    started = time.perf_counter()
     try:
-        async with asyncio.timeout(params.timeout):
-            uploaded, (downloaded, last), sent = await asyncio.gather(
-                upload(host, file_id, params.size),
-                download(guest, guest_id),
-                chat(host, guest, messages),
-            )
+        moved, sent = await asyncio.gather(
+            move(host, guest, file_id, guest_id, params), chat(host, guest, messages)
+        )
     finally:
         peak = await sampler.stop()
     used = RssPair(host.server.cpu_seconds() - cpu[0], guest.server.cpu_seconds() - cpu[1])
+    uploaded, downloaded = int(moved["uploaded"]), int(moved["downloaded"])
     if downloaded != params.size or uploaded != params.size:
         raise BenchError(f"uploaded {uploaded}, downloaded {downloaded} of {params.size}")
     after = RssPair.of(host.server, guest.server)
     await end(host, guest, token)
-    seconds = last - started
+    seconds = float(moved["last"]) - float(moved["started"])
     return DaemonFileResult(
         size=params.size,
         downloaded=downloaded,
