@@ -11,12 +11,15 @@ the same client at once cannot both take the last slot. Each set expires with it
 newest hit's window; a refusal also counts in `orbit:rl-refused:<bucket>` (the refusals
 of every instance, for /metrics).
 
-Redis down or slow (over LIMIT_TIMEOUT): the request is let through (fail open: an
-outage of the shared store must not lock every user out), a warning is logged when
-Redis stops answering and a line when it answers again, and each such decision counts
-in `orbit_rate_limit_unchecked_total`. For RECHECK_AFTER seconds after a failure the
-requests go through without asking Redis, so an outage costs one request a second the
-timeout, not every request.
+Redis down or slow (no answer within LIMIT_TIMEOUT): this instance decides alone, in a
+window of its own in memory (as without Redis, at most `keys_max` entries), so an outage
+neither locks every user out nor lifts the limits (a client gets at most one more
+`limit` per instance), and a burst that makes Redis slow cannot slip past them either.
+A warning is logged when Redis stops answering and a line when it answers again; each
+request decided alone counts in `orbit_rate_limit_local_total`. For RECHECK_AFTER seconds
+after a failure Redis is not asked, so an outage costs one request a second the timeout,
+not every request. At most IN_FLIGHT_MAX calls wait on Redis at once (a burst of
+requests queues for the client's connections instead of opening one each).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from itertools import count
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -34,8 +37,9 @@ from redis.exceptions import RedisError
 from orbitcore.ratelimit import RateLimiter, Verdict
 
 log = logging.getLogger("rendezvous")
-LIMIT_TIMEOUT = 0.5  # seconds Redis may take to decide before the request goes through
+LIMIT_TIMEOUT = 0.5  # seconds Redis may take to decide before this instance decides alone
 RECHECK_AFTER = 1.0  # seconds after a failure before Redis is asked again
+IN_FLIGHT_MAX = 64  # limiter calls waiting on Redis at once
 KEY_PREFIX = "orbit:rl:"
 REFUSED_PREFIX = "orbit:rl-refused:"
 
@@ -89,16 +93,23 @@ class MemoryLimits:
 class RedisLimits:
     """The windows every instance sharing `redis` counts in.
 
-    `unchecked(bucket)` is called for each request let through because Redis did not
-    answer (the metric)."""
+    `decided_locally(bucket)` is called for each request this instance decided alone
+    because Redis did not answer (the metric)."""
 
     def __init__(
-        self, redis: Redis, window: float, *, unchecked: Callable[[str], None] | None = None
+        self,
+        redis: Redis,
+        window: float,
+        *,
+        keys_max: int | None = None,
+        decided_locally: Callable[[str], None] | None = None,
     ) -> None:
         self.redis = redis
         self.window = window
         self._script = redis.register_script(_WINDOW_LUA)
-        self._unchecked = unchecked or (lambda bucket: None)
+        self._local = MemoryLimits(window, keys_max=keys_max)
+        self._decided_locally = decided_locally or (lambda bucket: None)
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
         self._member_prefix = secrets.token_hex(6)  # hits of two instances never collide
         self._serial = count()
         self._failing_since: float | None = None
@@ -110,15 +121,15 @@ class RedisLimits:
         return await self._run(bucket, client, limit, now, record=False)
 
     def expire(self, now: float) -> int:
-        return 0  # every window expires in Redis on its own
+        """Forget the idle entries of the local fallback (Redis expires its own keys)."""
+        return self._local.expire(now)
 
     async def _run(
         self, bucket: str, client: str, limit: int, now: float, *, record: bool
     ) -> Verdict:
         failed = self._failing_since
         if failed is not None and failed <= now < failed + RECHECK_AFTER:
-            self._unchecked(bucket)
-            return _unchecked(limit, now, self.window)
+            return await self._alone(bucket, client, limit, now, record=record)
         member = f"{self._member_prefix}:{next(self._serial)}"
         args: list[str | int] = [
             repr(now),
@@ -129,33 +140,38 @@ class RedisLimits:
         ]
         try:
             keys = [f"{KEY_PREFIX}{bucket}:{client}", REFUSED_PREFIX + bucket]
-            allowed, hits, oldest = await asyncio.wait_for(
-                self._script(keys=keys, args=args), LIMIT_TIMEOUT
-            )
+            allowed, hits, oldest = await asyncio.wait_for(self._ask(keys, args), LIMIT_TIMEOUT)
         except (RedisError, OSError, TimeoutError) as exc:
-            return self._let_through(bucket, limit, now, exc)
+            self._failed(now, exc)
+            return await self._alone(bucket, client, limit, now, record=record)
         if self._failing_since is not None:
             self._failing_since = None
             log.info("rate limits: Redis answers again")
         reset_at = float(oldest) + self.window
         return Verdict(bool(allowed), limit, max(0, limit - int(hits)), reset_at)
 
-    def _let_through(self, bucket: str, limit: int, now: float, exc: BaseException) -> Verdict:
+    async def _ask(self, keys: list[str], args: list[str | int]) -> list[Any]:
+        async with self._in_flight:
+            answer: list[Any] = await self._script(keys=keys, args=args)
+            return answer
+
+    def _failed(self, now: float, exc: BaseException) -> None:
         if self._failing_since is None:
             log.warning(
-                "rate limits: Redis does not answer; requests go through unchecked",
+                "rate limits: Redis does not answer; each instance decides alone",
                 extra={"fields": {"error": type(exc).__name__}},
             )
         self._failing_since = now
-        self._unchecked(bucket)
-        return _unchecked(limit, now, self.window)
+
+    async def _alone(
+        self, bucket: str, client: str, limit: int, now: float, *, record: bool
+    ) -> Verdict:
+        self._decided_locally(bucket)
+        if record:
+            return await self._local.hit(bucket, client, limit, now)
+        return await self._local.peek(bucket, client, limit, now)
 
     async def refusals(self, buckets: list[str]) -> dict[str, int]:
         """Every instance's refusals so far in each of `buckets` (for /metrics)."""
         values = await self.redis.mget([REFUSED_PREFIX + bucket for bucket in buckets])
         return {bucket: int(value or 0) for bucket, value in zip(buckets, values, strict=True)}
-
-
-def _unchecked(limit: int, now: float, window: float) -> Verdict:
-    """The verdict of a request let through unchecked."""
-    return Verdict(True, limit, limit, now + window)

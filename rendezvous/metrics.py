@@ -147,9 +147,9 @@ class Metrics:
         self._redis_failures = Counter(
             "orbit_redis_ping_failures", "PINGs Redis did not answer in time.", registry=r
         )
-        self._unchecked = Counter(
-            "orbit_rate_limit_unchecked",
-            "Requests let through unchecked because Redis did not answer, by limit.",
+        self._decided_locally = Counter(
+            "orbit_rate_limit_local",
+            "Requests a rate limit decided on this instance alone (Redis did not answer).",
             ["limit"],
             registry=r,
         )
@@ -196,8 +196,8 @@ class Metrics:
         else:
             self._redis_failures.inc()
 
-    def rate_limit_unchecked(self, limit: str) -> None:
-        self._unchecked.labels(limit).inc()
+    def rate_limit_decided_locally(self, limit: str) -> None:
+        self._decided_locally.labels(limit).inc()
 
     def render(self, scrape: Scrape) -> bytes:
         for state, n in scrape.sessions.items():

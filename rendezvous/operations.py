@@ -145,7 +145,10 @@ async def _limits_ctx(app: web.Application) -> AsyncIterator[None]:
     svc.metrics.name_instance(instance_name(app))
     if redis is not None:
         svc.limits = RedisLimits(
-            redis, RATE_WINDOW.total_seconds(), unchecked=svc.metrics.rate_limit_unchecked
+            redis,
+            RATE_WINDOW.total_seconds(),
+            keys_max=app[CONFIG].rate_limit_keys_max,
+            decided_locally=svc.metrics.rate_limit_decided_locally,
         )
     yield
 

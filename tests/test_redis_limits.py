@@ -94,11 +94,11 @@ async def test_a_window_expires_with_its_newest_hit(redis: Redis) -> None:
     assert limits.expire(T0 + 1000) == 0  # nothing to sweep: Redis expires the keys
 
 
-async def test_an_outage_lets_requests_through_and_says_so(
+async def test_in_an_outage_the_instance_decides_alone_and_says_so(
     redis: Redis, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    unchecked: list[str] = []
-    limits = RedisLimits(redis, WINDOW, unchecked=unchecked.append)
+    alone: list[str] = []
+    limits = RedisLimits(redis, WINDOW, decided_locally=alone.append)
     asked = 0
     script = limits._script
 
@@ -114,10 +114,12 @@ async def test_an_outage_lets_requests_through_and_says_so(
 
     redis_server.stop()
     with caplog.at_level(logging.INFO, logger="rendezvous"):
-        for at in (2.0, 2.5, 2.9, 3.0):
-            verdict = await limits.hit("token", "192.0.2.1", 1, T0 + at)
-            assert verdict.allowed
-        assert unchecked == ["token"] * 4
+        verdicts = [
+            (await limits.hit("token", "192.0.2.1", 1, T0 + at)).allowed
+            for at in (2.0, 2.5, 2.9, 3.0)
+        ]
+        assert verdicts == [True, False, False, False]  # a window of its own: not open
+        assert alone == ["token"] * 4
         assert asked == 4  # asked at 2.0 (fails), not again until RECHECK_AFTER (at 3.0)
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1  # one line per outage, not one per request
@@ -128,7 +130,7 @@ async def test_an_outage_lets_requests_through_and_says_so(
         assert asked == 5
         assert not (await limits.hit("token", "192.0.2.1", 1, T0 + 11)).allowed
         assert any("answers again" in r.getMessage() for r in caplog.records)
-    assert unchecked == ["token"] * 4
+    assert alone == ["token"] * 4
 
 
 # -- two rendezvous apps sharing one Redis --------------------------------------------
@@ -177,29 +179,32 @@ async def test_an_ipv6_client_counts_by_its_64_on_every_instance(
     assert neighbour.status == 200  # the next /64 is another home
 
 
-async def test_with_redis_down_requests_go_through_and_are_counted(
+async def test_with_redis_down_each_instance_limits_alone_and_counts_it(
     make_rendezvous: MakeRendezvous, redis_server: RedisServer
 ) -> None:
     rv = await make_rendezvous(redis_url=redis_server.url, token_rate_limit_per_hour=1)
     assert (await rv.post("/api/tokens/issue", json={})).status == 200
     assert (await rv.post("/api/tokens/issue", json={})).status == 429
     redis_server.stop()
-    assert (await rv.post("/api/tokens/issue", json={})).status == 200  # fail open, no 500
+    assert (await rv.post("/api/tokens/issue", json={})).status == 200  # no 500, no lock-out
+    assert (await rv.post("/api/tokens/issue", json={})).status == 429  # and no open door
     scraped = samples(await (await rv.get("/metrics")).text())
-    assert scraped['orbit_rate_limit_unchecked_total{limit="token"}'] == 1
+    assert scraped['orbit_rate_limit_local_total{limit="token"}'] == 2
 
 
-async def test_a_hung_redis_lets_requests_through_after_the_timeout(
+async def test_a_burst_on_a_hung_redis_meets_the_local_window(
     redis: Redis, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(limits_module, "LIMIT_TIMEOUT", 0.05)
-    unchecked: list[str] = []
-    limits = RedisLimits(redis, WINDOW, unchecked=unchecked.append)
-    assert (await limits.hit("join", "192.0.2.5", 1, T0)).allowed
+    alone: list[str] = []
+    limits = RedisLimits(redis, WINDOW, decided_locally=alone.append)
+    assert (await limits.hit("join", "192.0.2.5", 3, T0)).allowed
     assert redis_server.process is not None
     redis_server.process.send_signal(signal.SIGSTOP)  # answers nothing, refuses nothing
     try:
-        assert (await limits.hit("join", "192.0.2.5", 1, T0 + 1)).allowed
-        assert unchecked == ["join"]
+        burst = [limits.hit("join", "192.0.2.5", 3, T0 + 1 + n / 1000) for n in range(200)]
+        verdicts = await asyncio.gather(*burst)
+        assert sum(v.allowed for v in verdicts) == 3  # the local window's 3, not 200
+        assert alone == ["join"] * 200
     finally:
         redis_server.process.send_signal(signal.SIGCONT)
