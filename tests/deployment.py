@@ -45,10 +45,11 @@ COTURN_CONF = DEPLOY / "turnserver.conf"
 INSTANCES = ("a", "b")
 PROXY_ADDRESS = "127.0.0.2"  # the site's proxy_bind: the instances trust it alone
 START_WAIT = 15.0  # seconds for nginx or coturn to answer
-# Round robin over both instances, as shipped (a pair's two sockets may sit on different
-# instances: the relay between instances through Redis). False: the second instance is
-# nginx's `backup`, for a rendezvous that cannot relay between instances.
-SPREAD = False
+# Round robin over both instances, as shipped: a pair's two sockets may sit on different
+# instances (the relay between instances goes through Redis). False: the second instance
+# is nginx's `backup` (every socket on the first while it is up), to tell a failure of the
+# relay between instances from one of the deployment.
+SPREAD = True
 
 
 def rewrite(text: str, old: str, new: str, *, regex: bool = False) -> str:
