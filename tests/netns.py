@@ -250,14 +250,20 @@ class NsDaemon:
         """A request to any URL, from this namespace (a driver started with `--raw`)."""
         return await self._send({"method": method, "url": url, "body": body})
 
-    async def _send(self, command: dict[str, Any]) -> tuple[int, Any]:
+    async def files_job(self, op: str, file_id: str, size: int, within: float) -> tuple[int, Any]:
+        """Upload the test file (tests/files_client.py) through this daemon's API, or
+        download and hash it (`op`), within `within` seconds."""
+        job = {"op": op, "file_id": file_id, "size": size}
+        return await self._send({"files": job}, within)
+
+    async def _send(self, command: dict[str, Any], within: float = EVENT_WAIT) -> tuple[int, Any]:
         assert self.proc.stdin is not None
         self._next_id += 1
         future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
         self._calls[self._next_id] = future
         self.proc.stdin.write(json.dumps({"id": self._next_id, **command}).encode() + b"\n")
         await self.proc.stdin.drain()
-        return await asyncio.wait_for(future, EVENT_WAIT)
+        return await asyncio.wait_for(future, within)
 
     async def event(self, kind: str, **match: Any) -> dict[str, Any]:
         """The next event of `kind` whose fields include `match` (others are skipped)."""

@@ -117,10 +117,17 @@ async def run_daemon(args: argparse.Namespace) -> int:
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     emit({"event": msg.json()})
 
+        jobs: set[asyncio.Task[None]] = set()
+
         async def serve_commands() -> None:
             reader = await stdin_lines()
             while line := await reader.readline():
                 command = json.loads(line)
+                if "files" in command:  # long: beside the other commands
+                    job = asyncio.create_task(files_job(http, base, command))
+                    jobs.add(job)
+                    job.add_done_callback(jobs.discard)
+                    continue
                 try:
                     async with http.request(
                         command["method"], base + command["path"], json=command.get("body")
@@ -150,6 +157,21 @@ async def run_daemon(args: argparse.Namespace) -> int:
             task.cancel()
         await ws.close()
     return 0
+
+
+async def files_job(http: aiohttp.ClientSession, base: str, command: dict[str, Any]) -> None:
+    """`{"id", "files": {"op": "upload"|"download", "file_id", "size"}}`: the test file
+    (tests/files_client.py) uploaded, or downloaded and hashed, through this daemon's API;
+    answered `{"id", "status", "body": {"offset"} or {"sha256", "bytes"}}`."""
+    from tests.files_client import download_with, upload_with
+
+    job = command["files"]
+    if job["op"] == "upload":
+        offset = await upload_with(http, base, job["file_id"], job["size"])
+        emit({"id": command["id"], "status": 200, "body": {"offset": offset}})
+    else:
+        status, digest, count = await download_with(http, base, job["file_id"])
+        emit({"id": command["id"], "status": status, "body": {"sha256": digest, "bytes": count}})
 
 
 async def run_impostor(args: argparse.Namespace) -> int:
