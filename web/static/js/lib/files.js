@@ -280,7 +280,7 @@ export class FilesPanel {
         })];
         if (state === "paused") parts.unshift(t("session.files.state.paused"));
         else if (file.rate > 0) parts.push(t("session.files.speed", { rate: formatSize(file.rate) }));
-        if (state === "transferring" && Number.isFinite(file.eta_seconds)) {
+        if (state === "transferring" && file.eta_seconds >= 1) { // "00:00 left" says nothing
           parts.push(t("session.files.timeLeft", { time: formatDuration(file.eta_seconds) }));
         }
         if (incoming && !file.download && !item.saving) parts.push(t("session.files.state.notSaving"));
