@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Download, Locator, Page, Route, expect
+from playwright.async_api import Browser, Download, FilePayload, Locator, Page, Route, expect
 
 from tests.browser import browser, open_ui, screenshot
 from tests.processes import Daemon, start_daemon, start_rendezvous
@@ -199,12 +199,11 @@ async def test_paste_a_picture_decline_and_cancel_by_the_receiver(
     # the keyboard and accepts the other (empty) one.
     async with alice.expect_file_chooser() as chooser:
         await alice.get_by_role("button", name="Send files…").click()
-    await (await chooser.value).set_files(
-        [
-            {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"Not for you."},
-            {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""},
-        ]
-    )
+    picked: list[FilePayload] = [
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"Not for you."},
+        {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""},
+    ]
+    await (await chooser.value).set_files(picked)
     await expect(transfer(bob, "notes.txt")).to_contain_text("text/plain")
     await expect(transfer(bob, "empty.txt")).to_contain_text("From the other person · 0 B")
     await tab_to(bob, '.transfer__decline[aria-label="Decline notes.txt"]')
