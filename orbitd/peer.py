@@ -52,6 +52,7 @@ from .ice import plan_configuration, use_loopback_only
 from .ice_plan import IcePlans
 from .media.passthrough import drain, prefer_codecs
 from .peer_files import FILES_LABEL, FilesChannel
+from .peer_packets import PacketSizes
 from .settings import Config
 
 log = logging.getLogger("orbitd.peer")
@@ -110,6 +111,7 @@ class Peer:
         self._outgoing: dict[str, MediaStreamTrack] = {}  # what each kind sends
         self._closing: set[asyncio.Future[None]] = set()  # replaced connections closing
         self.files = FilesChannel()  # each generation's `files` channel (feature `files`)
+        self.packets = PacketSizes()  # large SCTP packets on loopback (F3, `large-packets`)
         self._connect()
 
     # -- one generation ------------------------------------------------------------
@@ -200,6 +202,8 @@ class Peer:
 
     def _connection_changed(self) -> None:
         state = self._pc.connectionState
+        if state == "connected":  # DTLS is up; aiortc reads no packet before this returns
+            self.packets.connected(self._pc, self.path())
         if state == "failed":
             self._set_state(PeerState.FAILED)
         elif state == "closed":
@@ -332,6 +336,10 @@ class Peer:
         if local is not None and not keeps_sections(media_sections(local.sdp), sdp):
             raise ValueError("the description drops or changes media sections")
         await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+
+    def agree_large_packets(self) -> None:
+        """Both daemons announced `large-packets`: send them where the path carries them."""
+        self.packets.agree(self._pc, self.path())
 
     def path(self) -> str | None:
         """How the connection runs: loopback, LAN direct, Internet direct or relayed."""

@@ -26,6 +26,7 @@ from .handshake import (
     UseAnswer,
     Verified,
 )
+from .peer_packets import FEATURE as LARGE_PACKETS
 from .reconnect import Reconnector
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class ChatSetup:
             )
             session.files.start()
         session.path = session.peer.path()
+        if session.has_feature(LARGE_PACKETS):
+            session.peer.agree_large_packets()
         self._arm_path_watch()
         if session.has_feature("reconnect"):
             session.reconnect = Reconnector(

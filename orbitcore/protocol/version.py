@@ -20,6 +20,7 @@ FEATURES: tuple[str, ...] = (
     "keyed-signature",
     "bound-boxes",
     "files",
+    "large-packets",
 )
 LEGACY_VERSION = "1.0"
 LEGACY_FEATURES: tuple[str, ...] = ("chat", "calls")
