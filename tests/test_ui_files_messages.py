@@ -296,3 +296,37 @@ async def test_the_panel_in_slovak(browser: Browser, daemon: Daemon) -> None:
     await expect(panel).to_contain_text("Chce vám poslať tento súbor. Kým ho neprijmete")
     await expect(page.get_by_role("button", name="Prijať fotka.jpg")).to_be_visible()
     await expect(page.get_by_role("button", name="Odmietnuť fotka.jpg")).to_be_visible()
+
+
+PASTE = """({ text, into }) => {
+  const transfer = new DataTransfer();
+  if (text) transfer.setData("text/plain", text);
+  transfer.items.add(new File(["picture of the text"], "image.png", { type: "image/png" }));
+  const target = document.querySelector(into);
+  target.focus();
+  const init = { clipboardData: transfer, bubbles: true, cancelable: true };
+  const paste = new ClipboardEvent("paste", init);
+  target.dispatchEvent(paste);
+  return paste.defaultPrevented;
+}"""
+
+
+async def test_a_paste_sends_its_file_unless_it_is_text_for_the_message_box(
+    browser: Browser, daemon: Daemon
+) -> None:
+    page, _ = await session_page(browser, daemon, session())
+    posted: list[str] = []
+
+    async def offer(route: Route) -> None:
+        posted.append(json.loads(route.request.post_data or "{}")["name"])
+        await route.fulfill(status=409, json={"error": "not_connected", "reason": "Down."})
+
+    await page.route("**/api/files", offer)
+    # Cells copied from a spreadsheet: text and a picture of it; in the message box, text.
+    assert not await page.evaluate(PASTE, {"text": "a\tb", "into": "#composer-input"})
+    # A screenshot pasted anywhere, the message box included: sent as a file.
+    assert await page.evaluate(PASTE, {"text": "", "into": "#composer-input"})
+    await expect(page.locator("#files-error")).to_have_text(
+        "The connection to the other person is down. Try image.png again in a moment."
+    )
+    assert posted == ["image.png"]

@@ -52,6 +52,10 @@ export function setupFileInputs({ button, input, zone, onFiles, active }) {
   document.addEventListener("paste", (event) => {
     const files = Array.from(event.clipboardData?.files || []);
     if (!files.length || !active()) return;
+    // Rich text (from a word processor, a spreadsheet) often comes with a picture of itself:
+    // pasted into a text field, the text is what was meant.
+    const typing = event.target instanceof Element && event.target.closest("textarea, input");
+    if (typing && event.clipboardData.getData("text/plain")) return;
     event.preventDefault(); // a pasted file is sent, not its name typed into the message box
     onFiles(files);
   });
