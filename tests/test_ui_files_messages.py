@@ -100,9 +100,11 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Daemon]:
 
 
 async def session_page(
-    browser: Browser, daemon: Daemon, first: dict[str, Any], locale: str = "en-US"
+    browser: Browser, daemon: Daemon, first: dict[str, Any], locale: str = "en-US", init: str = ""
 ) -> tuple[Page, FakeEvents]:
     _, page = await open_ui(browser, daemon, locale=locale)
+    if init:
+        await page.add_init_script(init)
     events = FakeEvents()
     events.first = {"type": "state", "state": {"session": first}}
     await page.route_web_socket("**/api/events", events.accept)
@@ -330,3 +332,28 @@ async def test_a_paste_sends_its_file_unless_it_is_text_for_the_message_box(
         "The connection to the other person is down. Try image.png again in a moment."
     )
     assert posted == ["image.png"]
+
+
+# The browser's notifications, recorded; the tab counts as hidden.
+NOTIFICATIONS = """
+window.shown = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.shown.push([title, options.body]); }
+  addEventListener() {}
+  close() {}
+};
+Object.defineProperty(document, "hidden", { get: () => true });
+"""
+
+
+async def test_an_offer_notifies_without_the_files_name(browser: Browser, daemon: Daemon) -> None:
+    page, events = await session_page(browser, daemon, session(), init=NOTIFICATIONS)
+    toggle = page.get_by_role("button", name="Notify me of new messages")
+    await toggle.click()
+    await expect(toggle).to_have_attribute("aria-pressed", "true")
+    events.push({"type": "file", "file": file(name="secret-plans.pdf")})
+    await expect(page.get_by_text("secret-plans.pdf")).to_be_visible()
+    shown = await page.evaluate("window.shown")
+    assert shown == [["ChatOrbit", "The other person wants to send you a file"]]

@@ -52,7 +52,9 @@ const messages = new MessageList({
 const composer = new Composer($("composer"), sendMessage);
 const countdown = new Countdown(showTimeLeft);
 const call = new CallPanel($("call-panel"));
-const files = new FilesPanel($("files-panel"), { onOffer: () => notifications.notify() });
+const files = new FilesPanel($("files-panel"), {
+  onOffer: () => notifications.notify(t("session.notify.fileBody")),
+});
 setupReport($("report-dialog"), document.querySelectorAll("[data-open-report]"));
 setupHideAddress($("hide-address"), $("hide-address-status"));
 

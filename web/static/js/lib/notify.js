@@ -21,10 +21,11 @@ export function setupNotifications(button, hint) {
     button.setAttribute("aria-pressed", String(enabled));
   });
   return {
-    notify() {
+    /** `body`: what happened, never its content (a message's text, a file's name). */
+    notify(body = t("session.notify.body")) {
       if (!enabled || !document.hidden || Notification.permission !== "granted") return;
       const shown = new Notification(t("session.notify.title"), {
-        body: t("session.notify.body"),
+        body,
         tag: "chatorbit-message",
       });
       shown.addEventListener("click", () => {
