@@ -255,4 +255,17 @@ async def test_paste_a_picture_decline_and_cancel_by_the_receiver(
     for route in held:
         await route.continue_()
     await expect(alice.locator("#files-error")).to_be_empty()
+
+    # The session ends with an offer still open: both are told, and the list is gone.
+    await make(alice, "late.bin", 1000, "drop")
+    await expect(transfer(bob, "late.bin")).to_contain_text("unknown type")
+    await alice.get_by_role("button", name="End session").click()
+    dialog = alice.get_by_role("dialog", name="End the session now?")
+    await dialog.get_by_role("button", name="End session").click()
+    for page in (alice, bob):
+        await expect(page.get_by_role("heading", name="The session has ended")).to_be_visible()
+        await expect(page.locator("#ended-files")).to_have_text(
+            "Unfinished file transfers stopped with the session; nothing of them was kept."
+        )
+        await expect(page.get_by_text("late.bin")).to_have_count(0)
     assert problems == []
