@@ -3,7 +3,12 @@ in the same run.
 
   python -m bench              every suite, one after the other (what `make bench` runs)
   python -m bench rendezvous   the rendezvous under load, against bare aiohttp
+  python -m bench scale        pairs one instance holds; 2 and 4 instances on PostgreSQL
+                               + Redis; token issues/s PostgreSQL against SQLite
+                               (--scale-full: 10,000 and 20,000 pairs, several minutes)
   python -m bench orbitd       two daemons end to end, against a bare aiortc pair
+  python -m bench files        a 1 GiB file daemon to daemon (MB/s, chat p99, RSS), against
+                               bare aiortc data channels and Chromium to Chromium
   python -m bench ui           the UI's page weight in Chromium, against a 100 kB budget
   python -m bench video        video through two daemons, against a transcoding relay
                                and Chromium direct
@@ -26,10 +31,12 @@ from pathlib import Path
 
 from . import (
     report,
+    suite_files,
     suite_lan,
     suite_nat,
     suite_orbitd,
     suite_rendezvous,
+    suite_scale,
     suite_ui,
     suite_video,
 )
@@ -40,7 +47,9 @@ SUITES: dict[str, Suite] = {
     suite.name: suite
     for suite in (
         suite_rendezvous.SUITE,
+        suite_scale.SUITE,
         suite_orbitd.SUITE,
+        suite_files.SUITE,
         suite_ui.SUITE,
         suite_video.SUITE,
         suite_lan.SUITE,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import ClientError, ClientSession, ClientWebSocketResponse, WSMsgType
 
+from .limits import limit_of
 from .procs import BenchError
 from .targets import Target
 
@@ -108,6 +109,9 @@ class Pairs:
     first_failure: str = ""
     close_codes: Counter[str] = field(default_factory=Counter)
     unexpected_closes: int = 0
+    limits: Counter[str] = field(default_factory=Counter)
+    """Failures that named a limit of the machine (see `bench.limits`), by limit."""
+    skipped: int = 0
     _sockets: list[ClientWebSocketResponse] = field(default_factory=list, repr=False)
     _readers: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
     _closing: bool = False
@@ -120,18 +124,35 @@ class Pairs:
         count: int,
         concurrency: int,
         first_index: int = 0,
+        give_up_after: int | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
     ) -> None:
-        """Seat and connect `count` pairs, at most `concurrency` at a time."""
+        """Seat and connect `count` pairs, at most `concurrency` at a time; with
+        `give_up_after`, the pairs not yet started once that many have failed are
+        skipped (counted in `skipped`)."""
         gate = asyncio.Semaphore(concurrency)
 
         async def one(index: int) -> None:
             async with gate:
+                if give_up_after is not None and self.failures.total() >= give_up_after:
+                    self.skipped += 1
+                    return
                 try:
-                    async with asyncio.timeout(CONNECT_TIMEOUT):
+                    async with asyncio.timeout(connect_timeout):
                         await self._open_pair(target, http, wss, index)
-                except (BenchError, ClientError, OSError, TimeoutError, ValueError) as exc:
+                except (
+                    BenchError,
+                    ClientError,
+                    OSError,
+                    TimeoutError,
+                    ValueError,
+                    MemoryError,
+                ) as exc:
                     self.failures[type(exc).__name__] += 1
                     self.first_failure = self.first_failure or f"{type(exc).__name__}: {exc}"
+                    limit = limit_of(exc)
+                    if limit is not None:
+                        self.limits[limit] += 1
 
         await asyncio.gather(*(one(first_index + i) for i in range(count)))
 

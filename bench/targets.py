@@ -95,3 +95,43 @@ class Baseline:
         async with http.get(f"{self.url}/stats") as response:
             answer = await response.json()
         return int(answer["open_sockets"])
+
+
+class Spread:
+    """Several rendezvous instances sharing a database and Redis: pair k's host is seated
+    on instance k mod n and its guest on the next one, so with two instances or more
+    every relayed frame crosses from one instance to another (with one, this is
+    `Rendezvous`)."""
+
+    name = "rendezvous"
+
+    def __init__(self, urls: list[str]) -> None:
+        if not urls:
+            raise ValueError("Spread needs at least one instance")
+        self.urls = urls
+        self.url = urls[0]
+
+    def instances_of(self, pair: int) -> tuple[int, int]:
+        """(the host's instance, the guest's instance) for pair number `pair`."""
+        host = pair % len(self.urls)
+        return host, (host + 1) % len(self.urls)
+
+    async def issue(self, http: ClientSession) -> str:
+        return await Rendezvous(self.url).issue(http)
+
+    async def seat_pair(self, http: ClientSession, pair: int) -> tuple[str, str]:
+        host_at, guest_at = (self.urls[i] for i in self.instances_of(pair))
+        token = await Rendezvous(host_at).issue(http)
+        urls = []
+        for role, base in (("host", host_at), ("guest", guest_at)):
+            identity = f"bench-{pair}-{role}"
+            body = {"token": token, "client_identity": identity}
+            answer = await _post(http, f"{base}/api/tokens/join", body)
+            if answer.get("role") != role:
+                raise BenchError(f"join as {identity}: got role {answer.get('role')!r}")
+            urls.append(f"{_ws_url(base)}/api/ws/{token}/{identity}")
+        return urls[0], urls[1]
+
+    async def open_sockets(self, http: ClientSession) -> int:
+        counts = [await Rendezvous(url).open_sockets(http) for url in self.urls]
+        return sum(counts)
