@@ -119,6 +119,15 @@ def json_route(status: int, body: dict[str, Any]) -> Any:
     return answer
 
 
+TWO_DROPPED = """() => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File(["one"], "one.txt", { type: "text/plain" }));
+  transfer.items.add(new File(["two"], "two.txt", { type: "text/plain" }));
+  const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+  document.body.dispatchEvent(new DragEvent("drop", init));
+}"""
+
+
 async def test_a_peer_without_files_the_limit_an_offer_a_mismatch_and_the_end(
     browser: Browser, daemon: Daemon
 ) -> None:
@@ -130,6 +139,15 @@ async def test_a_peer_without_files_the_limit_an_offer_a_mismatch_and_the_end(
     await expect(panel).to_contain_text("The other person's ChatOrbit cannot receive files")
     choose = page.get_by_role("button", name="Send files…")
     await expect(choose).to_be_disabled()
+    # Two files dropped all the same: the daemon refuses each, the page says it once.
+    unavailable = {"error": "feature_unavailable", "reason": "No files."}
+    await page.route("**/api/files", json_route(409, unavailable))
+    await page.evaluate(TWO_DROPPED)
+    await expect(page.locator("#files-error")).to_have_text(
+        "The other person's ChatOrbit cannot receive files: ask them to update it."
+    )
+    await expect(page.locator("#files-error p")).to_have_count(1)
+    await page.unroute("**/api/files")
 
     # Both announce files: the button works; over the limit, the daemon's 422 is explained.
     events.push({"type": "session", "session": session()})

@@ -54,6 +54,7 @@ export class FilesPanel {
     this.posting = 0; // offers on their way to the daemon (their File is not attached yet)
     this.active = false; // the session view is showing
     this.seenReady = false;
+    this.usable = false; // connected, and both daemons take files
     setupFileInputs({
       button: this.button,
       input: $("files-input"),
@@ -69,7 +70,10 @@ export class FilesPanel {
     const ready = phase === "ready";
     this.seenReady ||= ready;
     this.panel.hidden = !(this.seenReady || this.items.size);
-    this.button.disabled = !(ready && supported);
+    const usable = ready && supported;
+    if (usable && !this.usable) this.errors.replaceChildren(); // what stopped them is over
+    this.usable = usable;
+    this.button.disabled = !usable;
     let note = "";
     if (!ready) note = t("session.files.notReady");
     else if (!supported) note = t("session.files.unavailable");
@@ -143,6 +147,8 @@ export class FilesPanel {
     let text;
     if (ERRORS.has(error.code)) text = t(`session.files.errors.${error.code}`, { name, limit });
     else text = t("session.files.errors.other", { name, reason: error.message });
+    // The same refusal for each of several files is said once.
+    if ([...this.errors.children].some((line) => line.textContent === text)) return;
     const line = document.createElement("p");
     line.textContent = text;
     this.errors.append(line);
