@@ -166,6 +166,7 @@ async def test_drop_accept_watch_the_progress_and_save_the_same_bytes(
     await expect(transfer(bob, "orbit-64.bin")).to_contain_text("Received and checked")
     await expect(transfer(alice, "orbit-64.bin")).to_contain_text("Sent and checked")
     await expect(alice.locator("#live")).to_have_text("orbit-64.bin sent.")
+    await expect(bob.locator("#live")).to_have_text("orbit-64.bin received.")
     # Both bars moved, forward only: the receiver's download pulls, the sender's page pushes.
     for page in (alice, bob):
         bar = page.get_by_role("progressbar", name="Progress of orbit-64.bin")
