@@ -2,8 +2,8 @@
 
 The files are made in the sending page (a File from bytes or a canvas), handed to the page
 the ways a person would (a drop on the page, the button's file picker, a paste), and the
-receiving browser's download is compared by SHA-256. The texts and the daemon's rarer
-answers (limits, a peer without the feature, a checksum mismatch): test_ui_files_messages.py.
+receiving browser's download is compared by SHA-256. Every text and the daemon's rarer
+answers (a peer without the feature, a checksum mismatch): test_ui_files_messages.py.
 """
 
 from __future__ import annotations
@@ -270,3 +270,27 @@ async def test_paste_a_picture_decline_and_cancel_by_the_receiver(
         )
         await expect(page.get_by_text("late.bin")).to_have_count(0)
     assert problems == []
+
+
+async def test_the_receivers_limit_is_named_before_anything_is_sent(
+    browser: Browser, tmp_path: Path
+) -> None:
+    rendezvous, url = await start_rendezvous(tmp_path)
+    alice_daemon, bob_daemon = await asyncio.gather(
+        start_daemon(tmp_path, "alice", url, api_login=False),
+        start_daemon(tmp_path, "bob", url, "--file-size-max-bytes", "1500000", api_login=False),
+    )
+    try:
+        alice, bob = await connected(browser, (alice_daemon, bob_daemon))
+        problems = watch(alice) + watch(bob)
+        await make(alice, "big.bin", 2_000_000, "drop", "application/octet-stream")
+        await expect(alice.locator("#files-error")).to_have_text(
+            "big.bin is too large: at most 1.5 MB can be sent in this session."
+        )
+        await make(alice, "fits.bin", 1_500_000, "drop", "application/octet-stream")
+        await expect(transfer(bob, "fits.bin")).to_contain_text("1.5 MB")
+        await expect(transfer(bob, "big.bin")).to_have_count(0)
+        assert problems == []
+    finally:
+        await asyncio.gather(alice_daemon.close(), bob_daemon.close())
+        await rendezvous.stop()
