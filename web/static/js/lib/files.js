@@ -204,6 +204,7 @@ export class FilesPanel {
     } else {
       item.data = { ...item.data, ...file };
     }
+    if (FINAL.has(item.data.state)) item.source = null; // a pasted picture's bytes go too
     this.render(item);
     return item;
   }
