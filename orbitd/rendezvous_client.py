@@ -208,10 +208,7 @@ class SignalingSocket:
                     while self._outbox:
                         await ws.send_str(self._outbox.pop(0))
                     self._ws = ws
-                    async for msg in ws:
-                        if msg.type is aiohttp.WSMsgType.TEXT:
-                            self._deliver(msg.data)
-                    code = ws.close_code
+                    code = await self._read(ws)
                     if code in FINAL_CLOSE_CODES:
                         self.final_code = code
             except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
@@ -220,7 +217,28 @@ class SignalingSocket:
                 self._ws = None
                 self.connected.clear()
             if self.final_code is None:
-                await asyncio.sleep(redial.wait(code, loop.time()))
+                wait = redial.wait(code, loop.time())
+                log.info(
+                    "signaling socket redial",
+                    extra={"fields": {"close_code": code, "wait": round(wait, 2)}},
+                )
+                await asyncio.sleep(wait)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> int | None:
+        """Deliver what comes until the socket closes: the close code the rendezvous sent.
+
+        Not `ws.close_code` alone: when the other end's TCP connection is gone before our
+        reply to its close frame is written (a proxy in between, closing as soon as the
+        instance does), aiohttp reports 1006 even though the frame said 1001."""
+        while True:
+            msg = await ws.receive()
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                self._deliver(msg.data)
+            elif msg.type is aiohttp.WSMsgType.CLOSE:
+                return int(msg.data)
+            elif msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                return ws.close_code
+            # ERROR (the socket broke; CLOSED comes next), BINARY and the rest: nothing
 
     def _deliver(self, text: str) -> None:
         try:

@@ -202,6 +202,7 @@ class Topology:
     services: list[Service] = field(default_factory=list)
     instance_env: dict[str, str] = field(default_factory=dict)
     instance_flags: list[str] = field(default_factory=list)
+    starts: dict[str, int] = field(default_factory=dict)
 
     async def start_instance(self, name: str) -> Process:
         env = os.environ | self.instance_env | {"ORBIT_RENDEZVOUS_INSTANCE_NAME": name}
@@ -215,10 +216,11 @@ class Topology:
                 str(self.instance_ports[name]),
                 *self.instance_flags,
             ],
-            self.root / f"rendezvous-{name}.log",
+            self.root / f"rendezvous-{name}-{self.starts.get(name, 0) + 1}.log",
             env,
         )
         self.instances[name] = process
+        self.starts[name] = self.starts.get(name, 0) + 1
         return process
 
     async def until_nginx_uses(self, name: str) -> None:
@@ -240,8 +242,9 @@ class Topology:
                 await asyncio.sleep(0.1)  # nginx says nothing else of its choice
 
     def log(self, name: str) -> list[dict[str, Any]]:
-        """Instance `name`'s JSON log lines so far (its log file survives a kill)."""
-        lines = (self.root / f"rendezvous-{name}.log").read_text().splitlines()
+        """The JSON log lines so far of instance `name`'s latest start (its log file
+        survives a kill; each start has its own)."""
+        lines = self.instances[name].log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     async def stop(self) -> None:

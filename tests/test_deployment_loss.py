@@ -9,6 +9,7 @@ sockets move again and the chat goes on."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -89,6 +90,16 @@ async def until_sockets_open(
             await asyncio.sleep(0.05)  # the instance's log file: nothing to wait on
 
 
+def redials(daemon: Daemon) -> list[dict[str, object]]:
+    """Each time the daemon's signaling socket closed: the close code and the wait."""
+    lines = daemon.process.log_path.read_text().splitlines()
+    return [
+        {"close_code": line["close_code"], "wait": line["wait"]}
+        for line in map(json.loads, filter(lambda text: text.startswith("{"), lines))
+        if line.get("msg") == "signaling socket redial"
+    ]
+
+
 @pytest_asyncio.fixture(loop_scope="module")
 async def daemons(deployment: Topology, tmp_path: Path) -> AsyncIterator[list[Daemon]]:
     started = await asyncio.gather(
@@ -148,7 +159,10 @@ async def test_an_instance_killed_under_running_sessions(
     await deployment.until_nginx_uses(victim)
     mark = len(deployment.log(victim))
     assert await deployment.instances[survivor].stop(signal.SIGTERM) == 0
-    await until_sockets_open(deployment, victim, chat_token, {"host", "guest"}, mark)
+    for token in (chat_token, setup_token):
+        await until_sockets_open(deployment, victim, token, {"host", "guest"}, mark)
+    for daemon in daemons:  # each heard 1001 through nginx and dialled again at once
+        assert {"close_code": 1001, "wait": 0.0} in redials(daemon), daemon.name
     await exchange(alice, bob, "moved again")
 
     for watch in watches:
