@@ -128,7 +128,7 @@ class Frame:
 
     @classmethod
     def from_dict(cls: type[F], body: dict[str, Any]) -> F:
-        hints = get_type_hints(cls, include_extras=True)
+        hints = type_hints(cls)
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name not in body or body[f.name] is None:
@@ -146,12 +146,25 @@ class Frame:
     @classmethod
     def members(cls) -> list[tuple[str, str, bool]]:
         """(name, JSON type, required) of each member: what docs/protocol.md lists."""
-        hints = get_type_hints(cls, include_extras=True)
+        hints = type_hints(cls)
         rows = []
         for f in dataclasses.fields(cls):
             hint = hints[f.name]
             rows.append((f.name, json_type(hint), not (_has_default(f) or _optional(hint))))
         return rows
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def type_hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a frame class (or a dataclass inside one), once per class:
+    resolving them parses the annotation strings again each time, which took most of the
+    time of reading a frame (`bench scale`'s profile of the relay)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls, include_extras=True)
+    return hints
 
 
 def _has_default(f: dataclasses.Field[Any]) -> bool:
@@ -265,7 +278,7 @@ def _check(frame_type: str, name: str, value: Any, hint: Any, meta: Any) -> Any:
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         if not isinstance(value, dict):
             raise refuse("an object")
-        inner_hints = get_type_hints(hint, include_extras=True)
+        inner_hints = type_hints(hint)
         fields: dict[str, Any] = {}
         for f in dataclasses.fields(hint):
             if f.name not in value or value[f.name] is None:
