@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import pstats
 import resource
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ FD_MARGIN = 64
 SOCKET_RESERVE = 100
 """Descriptors an instance needs besides its sockets (listener, database, Redis, log...)."""
 MIB = 1024 * 1024
+IDLE = "'poll' of 'select.epoll'"
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,15 @@ class InstanceSetup:
 
 def instance_argv(setup: InstanceSetup, number: int, profile: Path | None = None) -> list[str]:
     """One rendezvous instance (`orbit-rendezvous`'s own entry point, `python -m
-    rendezvous`), its limits raised for the bench; under cProfile with `profile`."""
-    head = [sys.executable]
+    rendezvous`), its limits raised for the bench; with `profile`, under a cProfile
+    that `profiling()` switches on (see `bench.profiled_rendezvous`)."""
+    module = ["-m", "rendezvous"]
     if profile is not None:
-        head += ["-m", "cProfile", "-o", str(profile)]
+        module = ["-m", "bench.profiled_rendezvous", str(profile)]
     argv = [
-        *head,
-        *("-m", "rendezvous", "--host", "127.0.0.1", "--port", "0"),
+        sys.executable,
+        *module,
+        *("--host", "127.0.0.1", "--port", "0"),
         *("--database", setup.database, "--log-level", setup.log_level),
         *("--token-rate-limit-per-hour", str(RATE_LIMIT_OFF)),
         *("--join-rate-limit-per-hour", str(RATE_LIMIT_OFF)),
@@ -71,6 +76,19 @@ async def instances(
             log = logs / f"{tag}-{number}.log"
             servers.append(await stack.enter_async_context(running(f"{tag}-{number}", argv, log)))
         yield servers
+
+
+@contextlib.contextmanager
+def profiling(server: Server | None) -> Iterator[None]:
+    """Profile `server` (started with `profile`) for the length of the block."""
+    if server is not None:
+        os.kill(server.pid, signal.SIGUSR1)
+    try:
+        yield
+    finally:
+        if server is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, signal.SIGUSR2)
 
 
 def fd_limit() -> int:
@@ -174,8 +192,10 @@ async def hold(
     plan: RelayPlan,
     rss_idle_mib: float,
     count_sockets: bool = True,
+    profiled: Server | None = None,
 ) -> Load:
-    """Open pairs in `pool` up to `pairs` in all, then relay probes across them."""
+    """Open pairs in `pool` up to `pairs` in all, then relay probes across them (with
+    `profiled`, that instance is profiled while relaying)."""
     opened = await pool.open(pairs - pool.next_index, plan.setup_concurrency)
     await asyncio.sleep(1.0)  # the servers settle (closing handshakes, GC)
     rss_open = rss_mib(servers)
@@ -188,9 +208,10 @@ async def hold(
     relay = None
     wall, server_cpu, own_cpu = time.perf_counter(), cpu_seconds(servers), pool.cpu_seconds()
     if opened.open:
-        relay = await pool.relay(
-            plan.probes, plan.per_second, plan.payload_bytes, plan.drain_timeout
-        )
+        with profiling(profiled):
+            relay = await pool.relay(
+                plan.probes, plan.per_second, plan.payload_bytes, plan.drain_timeout
+            )
     wall = max(time.perf_counter() - wall, 1e-9)
     why = stopped_by(opened, pairs, relay, servers)
     return Load(
@@ -214,14 +235,19 @@ async def hold(
 
 
 def profile_summary(path: Path, top: int = 12) -> list[dict[str, object]]:
-    """The functions that took the most time of their own in a cProfile dump."""
+    """The functions that took the most time of their own in a cProfile dump, as a share
+    of the busy time (the event loop's wait in epoll left out)."""
     if not path.exists():
         return []
     stats = pstats.Stats(str(path), stream=io.StringIO())
-    total = stats.total_tt or 1.0  # type: ignore[attr-defined]
+    entries = stats.stats.items()  # type: ignore[attr-defined]
+    idle = sum(e[2] for (_f, _l, func), e in entries if IDLE in func)
+    total = max(stats.total_tt - idle, 1e-9)  # type: ignore[attr-defined]
     rows = []
-    for (file, line, func), entry in stats.stats.items():  # type: ignore[attr-defined]
+    for (file, line, func), entry in entries:
         _calls, ncalls, tottime, cumtime, _callers = entry
+        if IDLE in func:
+            continue
         rows.append(
             {
                 "function": f"{_short(file)}:{line}({func})",

@@ -41,6 +41,7 @@ from .scale_measure import (
     not_run,
     over_descriptors,
     profile_summary,
+    profiling,
     rss_mib,
 )
 from .shared_state import postgres_server, redis_server
@@ -185,7 +186,8 @@ async def shared(
         await _warm(pool, plan)
         idle = rss_mib(servers)
         say(f"scale: {label}, {pairs:,} pairs")
-        load = await hold(label, pool, servers, pairs, plan, idle)
+        profiled = servers[0] if profile else None
+        load = await hold(label, pool, servers, pairs, plan, idle, profiled=profiled)
         say(f"scale: {scale_report.brief(load)}")
         await pool.close()
     return load
@@ -197,9 +199,13 @@ async def issue_rate(
     setup = InstanceSetup(database, log_level=args.server_log_level)
     async with instances(1, setup, logs, tag, profile) as servers:
         say(f"scale: issuing {args.scale_issues:,} tokens on {tag}")
-        result = await measure_issues(
-            Rendezvous(servers[0].url), servers[0], args.scale_issues, args.scale_issue_concurrency
-        )
+        with profiling(servers[0] if profile else None):
+            result = await measure_issues(
+                Rendezvous(servers[0].url),
+                servers[0],
+                args.scale_issues,
+                args.scale_issue_concurrency,
+            )
     say(f"scale: {tag}: {result.per_second:,.0f} issues/s")
     return result
 
