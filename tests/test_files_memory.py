@@ -9,7 +9,7 @@ The bound, per daemon: its RSS with the session up and no file (`idle`), plus
   is only one of the two, so 32 MiB covers either with room to spare;
 - 16 MiB of slack for what sits outside those windows while bytes move: an upload
   slice (1 MiB, read whole by aiohttp, and its copy into the window), the files
-  channel's buffered amount (`peer_files.HIGH_WATER_BYTES`, 1 MiB) and SCTP's
+  channel's buffered amount (`peer_files.HIGH_WATER_BYTES`, 256 KiB) and SCTP's
   congestion window in flight, the receiver's SCTP reassembly (1 MiB window), the
   download's write buffer, and freed memory the allocator has not returned yet.
 Both the samples (psutil, every 50 ms) and the kernel's own peak (VmHWM, reset before
