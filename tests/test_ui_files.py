@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -294,3 +296,47 @@ async def test_the_receivers_limit_is_named_before_anything_is_sent(
     finally:
         await asyncio.gather(alice_daemon.close(), bob_daemon.close())
         await rendezvous.stop()
+
+
+async def test_a_transfer_pauses_while_the_peer_is_away_and_completes_after(
+    browser: Browser, pair: tuple[Daemon, Daemon]
+) -> None:
+    alice, bob = await connected(browser, pair)
+    problems = watch(alice) + watch(bob)
+    # Alice's page sends its first 4 MiB, then the test holds its slices until Bob's daemon
+    # is frozen, so the outage falls in the middle of the file.
+    held: list[Route] = []
+    released = asyncio.Event()
+
+    async def hold_after_4_mib(route: Route) -> None:
+        if int(route.request.url.split("offset=")[1]) < 4 * MIB or released.is_set():
+            await route.continue_()
+        else:
+            held.append(route)
+
+    await alice.route("**/api/files/*/data?offset=*", hold_after_4_mib)
+    sent = await make(alice, "resumed.bin", 24 * MIB, "drop", "application/octet-stream")
+    async with bob.expect_download(timeout=60_000) as saved:
+        await transfer(bob, "resumed.bin").get_by_role("button", name="Accept resumed.bin").click()
+    bar = transfer(alice, "resumed.bin").get_by_role("progressbar")
+    await expect(bar).to_have_attribute("aria-valuenow", PERCENT_BETWEEN)
+
+    pid = pair[1].process.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await expect(alice.locator("#phase")).to_have_text(re.compile(r"reconnecting"))
+        await expect(transfer(alice, "resumed.bin")).to_contain_text(
+            "Paused while the connection comes back"
+        )
+        released.set()
+        for route in held:  # into Alice's daemon, which takes them while the link is down
+            await route.continue_()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for page in (alice, bob):
+        await expect(page.locator("#phase")).to_have_text("Connected")
+    download = await saved.value
+    assert await sha256(download) == sent
+    await expect(transfer(alice, "resumed.bin")).to_contain_text("Sent and checked")
+    await expect(transfer(bob, "resumed.bin")).to_contain_text("Received and checked")
+    assert problems == []
