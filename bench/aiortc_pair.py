@@ -31,7 +31,8 @@ else: no ICE servers, and 127.0.0.1 as the only host candidate (as
   {"cmd": "close"}               closes the connection; answers {}
 
 With `--large-packets` both peers cut data-channel messages into SCTP chunks of up
-to 16 KiB (`orbitd.adapters.sctp_packets`, what orbitd does on loopback).
+to 16 KiB and raise their UDP receive buffer (`orbitd.adapters.sctp_packets`, what
+orbitd does on loopback).
 
 Times are `time.perf_counter_ns()`, which is CLOCK_MONOTONIC on Linux: one
 clock for every process on the machine, so the two peers' stamps compare.
@@ -51,7 +52,11 @@ from typing import Any
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from orbitd.adapters.aiortc_internals import use_loopback_host_addresses
-from orbitd.adapters.sctp_packets import accept_large_packets, send_large_packets
+from orbitd.adapters.sctp_packets import (
+    accept_large_packets,
+    enlarge_receive_buffer,
+    send_large_packets,
+)
 
 from .pacing import Lag, paced
 
@@ -97,6 +102,7 @@ class Peer:
         """Both peers accept large packets once DTLS is up, before any data: each may
         send them from then on (as two daemons that both announced it, on loopback)."""
         if self.pc is not None and accept_large_packets(self.pc):
+            enlarge_receive_buffer(self.pc)
             send_large_packets(self.pc)
 
     def _adopt(self, channel: RTCDataChannel) -> None:

@@ -64,7 +64,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add(
         "--buffered-kib",
         type=int,
-        default=1024,
+        default=256,
         help="the baselines' sender keeps its bufferedAmount under this (orbitd's high water)",
     )
     add("--transfer-timeout", type=float, default=300.0, help="seconds each transfer may take")

@@ -8,7 +8,8 @@ whole cost of a file (13-27 MB/s; `bench files`). Two daemons that both announce
 
 - every connection to another daemon accepts large records from the moment its DTLS
   handshake is done (`connected`: before aiortc reads the first packet after it), the
-  feature agreed or not, so that a peer that announced it may send them at once;
+  feature agreed or not, so that a peer that announced it may send them at once, and
+  gets a 4 MiB UDP receive buffer (a dozen 16 KiB datagrams fill the default one);
 - a connection sends them once the feature is agreed and while its path is loopback
   (a datagram of 16 KiB crosses loopback whole; on a LAN it would be cut into IP
   fragments, and one lost fragment loses the packet: the LAN keeps aiortc's size).
@@ -25,6 +26,7 @@ from .adapters.sctp_packets import (
     LOOPBACK_USER_DATA,
     accept_large_packets,
     accepts_large_packets,
+    enlarge_receive_buffer,
     send_large_packets,
     sends_large_packets,
 )
@@ -44,7 +46,8 @@ class PacketSizes:
     def connected(self, pc: RTCPeerConnection, path: str | None) -> None:
         """`pc` (the current connection) is up: accept large packets, and send them if
         the feature is agreed and the path carries them."""
-        accept_large_packets(pc)
+        if accept_large_packets(pc):
+            enlarge_receive_buffer(pc)
         self._apply(pc, path)
 
     def agree(self, pc: RTCPeerConnection, path: str | None) -> None:

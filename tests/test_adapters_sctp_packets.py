@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from aiortc import (
@@ -141,6 +142,16 @@ async def test_large_packets_carry_the_messages_in_fewer_packets(pair: Pair) -> 
     # One DATA chunk of up to 16356 bytes a packet (and the chat lines).
     assert total / 16356 <= packets < total / 8000, f"{packets} packets for {total} bytes"
     assert pair.received["chat"] == [f"line {n}" for n in range(MESSAGES)]
+
+
+async def test_the_receive_buffer_of_the_pairs_socket_grows(pair: Pair) -> None:
+    assert adapter.enlarge_receive_buffer(pair.offerer) is None  # no pair nominated yet
+    await pair.connect()
+    limit = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    wanted = min(adapter.RECEIVE_BUFFER, limit)
+    before = adapter.enlarge_receive_buffer(pair.answerer, 4096)
+    assert before is not None and before < wanted
+    assert adapter.enlarge_receive_buffer(pair.answerer) == 2 * wanted  # Linux doubles it
 
 
 async def test_accepting_alone_changes_nothing_aiortc_sends(pair: Pair) -> None:
