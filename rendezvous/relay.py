@@ -246,9 +246,6 @@ class Relay:
         for ws in list(room.sockets.values()) if room else []:
             await tell_and_close(ws, frame)
 
-    def tokens(self) -> list[str]:
-        return list(self._rooms)
-
     async def close_all(self, code: int, message: bytes) -> None:
         for token in list(self._rooms):
             room = self._rooms.pop(token)

@@ -35,8 +35,9 @@ log = logging.getLogger("rendezvous.relay")
 
 HEARTBEAT_TTL = 10.0  # seconds an instance counts as live after its last heartbeat
 HEARTBEAT_EVERY = 3.0
-PRESENCE_TTL = 600  # seconds; refreshed every PRESENCE_EVERY while the socket stays
-PRESENCE_EVERY = 120.0
+PRESENCE_TTL = 3600  # seconds; refreshed every PRESENCE_EVERY while the socket stays
+PRESENCE_EVERY = 900.0
+REFRESH_BATCH = 500  # seats per pipeline, so a refresh never holds the event loop long
 HELD_TTL = 86400  # seconds held messages wait after the last one was added
 RETRY_AFTER = 0.5  # seconds before listening again after Redis dropped the subscription
 
@@ -367,15 +368,17 @@ class RedisRelay:
         """Keep this instance's seats in Redis (their TTL; or after Redis lost them). A
         seat another socket took while its `replaced` message was lost is let go (4002)."""
         seats = list(self._seats.items())
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (token, role), seat in seats:
-                await self._scripts["REFRESH"](
-                    keys=[self.keys.seat(token, role)],
-                    args=[self._presence(seat), PRESENCE_TTL],
-                    client=pipe,
-                )
-            kept = await pipe.execute()
-        for ((token, role), seat), ours in zip(seats, kept, strict=True):
-            if not ours and self._seats.get((token, role)) is seat:
-                del self._seats[(token, role)]
-                await seat.ws.close(code=CLOSE_REPLACED, message=REPLACED)
+        for start in range(0, len(seats), REFRESH_BATCH):
+            batch = seats[start : start + REFRESH_BATCH]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for (token, role), seat in batch:
+                    await self._scripts["REFRESH"](
+                        keys=[self.keys.seat(token, role)],
+                        args=[self._presence(seat), PRESENCE_TTL],
+                        client=pipe,
+                    )
+                kept = await pipe.execute()
+            for ((token, role), seat), ours in zip(batch, kept, strict=True):
+                if not ours and self._seats.get((token, role)) is seat:
+                    del self._seats[(token, role)]
+                    await seat.ws.close(code=CLOSE_REPLACED, message=REPLACED)

@@ -8,8 +8,10 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from redis.asyncio import Redis
 
+from rendezvous import relay_redis
 from tests.conftest import MakeRendezvous, RendezvousClient, active_session
 from tests.redis_server import RedisServer
 from tests.test_redis_relay import relay_of, two_instances
@@ -67,19 +69,28 @@ async def _resumed(redis: Redis, token: str) -> bool:
 
 
 async def test_a_seat_another_instance_took_unnoticed_is_let_go(
-    redis_server: RedisServer, make_rendezvous: MakeRendezvous, tmp_path: Path
+    redis_server: RedisServer,
+    make_rendezvous: MakeRendezvous,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """If the `replaced` message never arrived, the next presence refresh notices the
-    seat is another socket's and closes this one with 4002."""
+    seat is another socket's and closes this one with 4002; the other seat stays."""
+    monkeypatch.setattr(relay_redis, "REFRESH_BATCH", 1)  # one pipeline per seat
     one, _ = await pair_of(redis_server, make_rendezvous, tmp_path)
     token = await active_session(one)
-    async with one.ws_connect(f"/api/ws/{token}/{HOST}") as host:
+    async with (
+        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        one.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
         await next_of_type(host, "session-status")
+        await next_of_type(guest, "session-status")
         redis = Redis.from_url(redis_server.url)
         try:
-            await redis.set(f"orbit:seat:{token}:host", "b/0000|7")
+            await redis.set(f"orbit:seat:{token}:guest", "b/0000|7")
+            await relay_of(one)._refresh_presence()
+            assert await closed_with(guest) == 4002
+            assert relay_of(one).open_sockets == 1
+            assert await redis.ttl(f"orbit:seat:{token}:host") > 0  # kept, with its TTL
         finally:
             await redis.aclose()
-        await relay_of(one)._refresh_presence()
-        assert await closed_with(host) == 4002
-        assert relay_of(one).open_sockets == 0
