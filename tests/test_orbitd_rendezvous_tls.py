@@ -6,10 +6,6 @@ signaling socket is dialled again at once, not after the backoff."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,27 +17,12 @@ from orbitcore.protocol.frames import Frame
 from orbitd import rendezvous_client
 from orbitd.rendezvous_client import Redial, RendezvousClient, RendezvousError
 from orbitd.settings import SettingsError, load_config
-from tests.tls import Pki, make_pki
+from tests.tls import Pki, https_server, make_pki
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@contextlib.asynccontextmanager
-async def https_server(app: web.Application, pki: Pki) -> AsyncIterator[str]:
-    """`app` on https://127.0.0.1:<free port>, with the CA's server certificate."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki.cert_file, pki.key_file)
-    listening = socket.create_server(("127.0.0.1", 0))
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.SockSite(runner, listening, ssl_context=context).start()
-    try:
-        yield f"https://127.0.0.1:{listening.getsockname()[1]}"
-    finally:
-        await runner.cleanup()
 
 
 def fake_rendezvous(opened: asyncio.Queue[int]) -> web.Application:

@@ -3,15 +3,21 @@
 `make_pki(directory)` writes `ca.pem` (the CA's certificate: what a client is told to
 trust), `server.pem` and `server.key` (for 127.0.0.1 and localhost) and returns their
 paths. Keys are EC P-256, valid for a day; nothing leaves the directory.
+`https_server(app, pki)` serves an aiohttp app over TLS with that certificate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
+import socket
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -92,5 +98,20 @@ def make_pki(directory: Path) -> Pki:
             serialization.NoEncryption(),
         )
     )
-    pki.key_file.chmod(0o644)  # nginx's workers run as nobody and read it (a test key)
+    pki.key_file.chmod(0o644)  # a throwaway key; the servers of the tests read it
     return pki
+
+
+@contextlib.asynccontextmanager
+async def https_server(app: web.Application, pki: Pki) -> AsyncIterator[str]:
+    """`app` on https://127.0.0.1:<free port>, with the CA's server certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.cert_file, pki.key_file)
+    listening = socket.create_server(("127.0.0.1", 0))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.SockSite(runner, listening, ssl_context=context).start()
+    try:
+        yield f"https://127.0.0.1:{listening.getsockname()[1]}"
+    finally:
+        await runner.cleanup()

@@ -12,7 +12,8 @@ import { Terms } from "./lib/terms.js";
 const $ = (id) => document.getElementById(id);
 const KNOWN_ERRORS = new Set([
   "invalid_invite", "token_not_found", "session_ended", "session_full", "invite_unused",
-  "session_in_progress", "rendezvous_unreachable", "rate_limited", "invalid_ttl_minutes",
+  "session_in_progress", "rendezvous_unreachable", "rendezvous_untrusted", "rate_limited",
+  "invalid_ttl_minutes",
   "invalid_max_message_length", "invalid_validity_option",
 ]);
 
