@@ -91,7 +91,11 @@ async def _open(request: web.Request, token: str, identity: str | None) -> web.W
         return await _refuse(ws, WSCloseCode.TRY_AGAIN_LATER, "Try again later")
     log.info("socket open", extra={"fields": {"token": token_tag(token), "role": role.value}})
     try:
-        await svc.push_status(found)
+        current = await svc.store.get_session(token)  # it may have ended on another instance
+        if current is None or current.ended_at is not None:
+            await ws.close(code=CLOSE_ENDED, message=b"Session ended")
+            return ws
+        await svc.push_status(current)
         await svc.relay.deliver_held(token, role, ws)
         await _serve(svc, ws, token, role)
     finally:

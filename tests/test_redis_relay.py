@@ -8,9 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientWebSocketResponse
+from aiohttp import ClientWebSocketResponse, web
 
 from rendezvous.relay_redis import RedisRelay
+from rendezvous.session import Role
 from tests.conftest import MakeRendezvous, RendezvousClient, active_session, issue, join, service
 from tests.test_ws_relay import GUEST, HOST, closed_with, next_json, next_of_type
 
@@ -181,3 +182,25 @@ async def test_a_message_for_a_departed_socket_is_held_again(
     await relay_of(two)._receive(f"m|{token}|guest|{late}")  # no guest socket on two
     async with one.ws_connect(f"/api/ws/{token}/{GUEST}") as guest:
         assert (await next_of_type(guest, "pake"))["n"] == "late"
+
+
+async def test_a_socket_taking_its_seat_as_the_session_ends_is_closed(
+    redis_url: str,
+    make_rendezvous: MakeRendezvous,
+    shared_database: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The session ends on one instance while a socket on the other is between its
+    checks and its seat: it is closed 4003, not left open on an ended session."""
+    one, two = await two_instances(make_rendezvous, shared_database, redis_url)
+    token = await active_session(one)
+    relay = relay_of(two)
+    attach = relay.attach
+
+    async def end_first(token: str, role: Role, ws: web.WebSocketResponse) -> None:
+        await service(one).end(token, GUEST)
+        await attach(token, role, ws)
+
+    monkeypatch.setattr(relay, "attach", end_first)
+    async with two.ws_connect(f"/api/ws/{token}/{HOST}") as late:
+        assert await closed_with(late) == 4003
