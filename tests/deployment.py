@@ -144,14 +144,15 @@ def coturn_conf(root: Path, pki: Pki, port: int, tls_port: int, secret: str) -> 
     return conf + "\n# tests/deployment.py: loopback only\n" + "\n".join(here) + "\n"
 
 
-async def start_coturn(root: Path, pki: Pki) -> tuple[Service, int, str]:
+async def start_coturn(root: Path, pki: Pki) -> tuple[Service, int, int, str]:
+    """coturn from the shipped file: the service, its plain and TLS ports, its secret."""
     root.mkdir(parents=True, exist_ok=True)
     port, tls_port, secret = free_port(), free_port(), secrets.token_urlsafe(24)
     (root / "turnserver.conf").write_text(coturn_conf(root, pki, port, tls_port, secret))
     argv = ["turnserver", "-c", str(root / "turnserver.conf")]
     service = await Service.start("coturn", argv, root / "stderr.log")
     await service.wait_until(lambda: stun_answers("127.0.0.1", port))
-    return service, port, secret
+    return service, port, tls_port, secret
 
 
 # -- the parts, together ------------------------------------------------------------------
@@ -203,6 +204,8 @@ class Topology:
     instance_env: dict[str, str] = field(default_factory=dict)
     instance_flags: list[str] = field(default_factory=list)
     starts: dict[str, int] = field(default_factory=dict)
+    turn_tls_port: int = 0
+    """coturn's TLS port (`turns:`), with the test's certificate."""
 
     async def start_instance(self, name: str) -> Process:
         env = os.environ | self.instance_env | {"ORBIT_RENDEZVOUS_INSTANCE_NAME": name}
@@ -292,7 +295,7 @@ async def deployment(
     ports = {name: free_port() for name in INSTANCES}
     topology = Topology(root, shared, pki, "", ports)
     try:
-        coturn, turn_port, secret = await start_coturn(root / "coturn", pki)
+        coturn, turn_port, topology.turn_tls_port, secret = await start_coturn(root / "coturn", pki)
         topology.services.append(coturn)
         topology.instance_env = {"ORBIT_RENDEZVOUS_TURN_SHARED_SECRET": secret}
         topology.instance_flags = [

@@ -15,8 +15,9 @@ import pytest
 import pytest_asyncio
 
 from orbitd.ice import use_loopback_only
+from tests.coturn import binding_request
 from tests.deployment import Topology, deployment
-from tests.processes import Daemon, start_daemon
+from tests.processes import EVENT_WAIT, Daemon, start_daemon
 from tests.test_orbitd_call import browser_link, call_state, frames_arrive
 
 __all__ = ["deployment"]  # the fixture
@@ -146,3 +147,18 @@ async def test_x_forwarded_for_is_believed_only_from_nginx(deployment: Topology)
     refused = token_limited(deployment)
     assert {"127.0.0.3", "127.0.0.4"} <= refused
     assert not any(ip.startswith(("203.0.113.", "198.51.100.", "127.0.0.2")) for ip in refused)
+
+
+async def test_coturn_answers_over_tls_with_the_certificate(deployment: Topology) -> None:
+    """The shipped coturn's `turns:` port: TLS with the server's certificate, and STUN in it."""
+    trusting = ssl.create_default_context(cafile=str(deployment.pki.ca_file))
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", deployment.turn_tls_port, ssl=trusting
+    )
+    try:
+        request, transaction = binding_request()
+        writer.write(request)
+        header = await asyncio.wait_for(reader.readexactly(20), EVENT_WAIT)
+    finally:
+        writer.close()
+    assert header[:2] == b"\x01\x01" and header[8:20] == transaction  # Binding success
