@@ -111,7 +111,8 @@ async def tcp_answers(host: str, port: int) -> bool:
     return True
 
 
-async def start_nginx(root: Path, pki: Pki, upstreams: list[int]) -> tuple[Service, int]:
+async def start_nginx(root: Path, pki: Pki, upstreams: list[int]) -> tuple[Service, int, int]:
+    """nginx from the shipped site: the service, its TLS port and its plain HTTP port."""
     root.mkdir(parents=True, exist_ok=True)
     port, http_port = free_port(), free_port()
     (root / "chatorbit.conf").write_text(nginx_site(root, pki, port, http_port, upstreams))
@@ -121,7 +122,7 @@ async def start_nginx(root: Path, pki: Pki, upstreams: list[int]) -> tuple[Servi
     argv = ["nginx", "-p", str(root), "-c", str(root / "nginx.conf"), "-g", "daemon off;"]
     service = await Service.start("nginx", argv, root / "stderr.log")
     await service.wait_until(lambda: tcp_answers("127.0.0.1", port))
-    return service, port
+    return service, port, http_port
 
 
 # -- coturn -------------------------------------------------------------------------------
@@ -206,6 +207,8 @@ class Topology:
     starts: dict[str, int] = field(default_factory=dict)
     turn_tls_port: int = 0
     """coturn's TLS port (`turns:`), with the test's certificate."""
+    http_port: int = 0
+    """nginx's plain HTTP port (the site's port 80)."""
 
     async def start_instance(self, name: str) -> Process:
         env = os.environ | self.instance_env | {"ORBIT_RENDEZVOUS_INSTANCE_NAME": name}
@@ -313,7 +316,9 @@ async def deployment(
         # One at a time: the first runs the database's migrations.
         for name in INSTANCES:
             await topology.start_instance(name)
-        nginx, port = await start_nginx(shared / "nginx", pki, list(ports.values()))
+        nginx, port, topology.http_port = await start_nginx(
+            shared / "nginx", pki, list(ports.values())
+        )
         topology.services.append(nginx)
         topology.url = f"https://127.0.0.1:{port}"
         yield topology

@@ -162,3 +162,23 @@ async def test_coturn_answers_over_tls_with_the_certificate(deployment: Topology
     finally:
         writer.close()
     assert header[:2] == b"\x01\x01" and header[8:20] == transaction  # Binding success
+
+
+async def test_the_site_hides_metrics_and_nginx_s_version_and_asks_for_https(
+    deployment: Topology,
+) -> None:
+    trusting = ssl.create_default_context(cafile=str(deployment.pki.ca_file))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusting)) as http:
+        async with http.get(deployment.url + "/healthz") as health:
+            assert health.status == 200
+            assert health.headers["Server"] == "nginx"  # no version
+            assert health.headers["Strict-Transport-Security"].startswith("max-age=")
+        async with http.get(deployment.url + "/metrics") as metrics:
+            assert metrics.status == 404  # scraped on each instance's own port
+        instance = f"http://127.0.0.1:{deployment.instance_ports['a']}/metrics"
+        async with http.get(instance) as metrics:
+            assert metrics.status == 200
+        plain = f"http://127.0.0.1:{deployment.http_port}/api/tokens/issue"
+        async with http.post(plain, json=ISSUE, allow_redirects=False) as redirected:
+            assert redirected.status == 308  # to https, the method kept; nothing proxied
+            assert redirected.headers["Location"].startswith("https://")
