@@ -88,8 +88,23 @@ async def test_two_daemons_chat_and_call_through_nginx_tls_and_coturn(
     # nginx's access log shows the requests, never a path (the token is in them).
     access = (deployment.shared / "nginx" / "access.log").read_text()
     assert " POST 200 " in access  # (a socket is logged when it closes)
-    token = created["invite"].split("-")[0]
+    token, secret = created["invite"].split("-", 1)
     assert token not in access and "/api/" not in access
+
+    # No log of the deployment holds the chat, the invite's secret or the TURN secret.
+    logs = [
+        *deployment.root.glob("rendezvous-*.log"),
+        *deployment.root.glob("coturn/*.log"),
+        *(deployment.shared / "nginx").glob("*.log"),
+        alice.process.log_path,
+        bob.process.log_path,
+    ]
+    assert len(logs) >= 8  # two instances, coturn's two, nginx's three, two daemons
+    turn_secret = deployment.instance_env["ORBIT_RENDEZVOUS_TURN_SHARED_SECRET"]
+    for path in logs:
+        text = path.read_text(errors="replace")
+        for private in ("Hello over TLS", "Hi back", secret, turn_secret):
+            assert private not in text, (path.name, private)
 
 
 async def test_a_daemon_without_the_ca_setting_is_told_what_to_set(
