@@ -74,7 +74,8 @@ class Config:
     )
     instance_name: str = _s(
         "",
-        "This instance's name among those sharing Redis (logs, /metrics); empty: host name and port.",
+        "This instance's name among those sharing Redis (its relay channel, logs, /metrics);"
+        " empty: host name and port.",
     )
     held_messages_max: int = _s(64, "Messages held for a peer that is not connected yet.")
     held_bytes_max: int = _s(262144, "Bytes held for a peer that is not connected yet.")
