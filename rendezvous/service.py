@@ -142,20 +142,26 @@ class Rendezvous:
     async def _end(self, token: str, _reason: EndReason | None) -> Session:
         """Mark a session whose time is up as ended, and tell its sockets."""
         now = self.clock.now()
-        updated = await self.store.update_session(token, lambda s: (rules.end_if_due(s, now), None))
+        updated = await self.store.update_session(
+            token, lambda s: (rules.end_if_due(s, now), s.ended_at is None)
+        )
         if updated is None:
             raise SessionError(404, "token_not_found", "No session exists for this token.")
-        ended = updated[0]
+        ended, was_open = updated
         if ended.ended_at is not None:
-            await self._finish(ended)
+            # Another instance's countdown may have ended it first: its sockets are told
+            # again (harmless), but the end is counted and logged once.
+            await self._finish(ended, first=was_open)
         return ended
 
-    async def _finish(self, ended: Session) -> None:
+    async def _finish(self, ended: Session, *, first: bool = True) -> None:
         reason = ended.end_reason.value if ended.end_reason else EndReason.MANUALLY_ENDED.value
-        self.metrics.session_ended(reason)
-        log.info(
-            "session ended", extra={"fields": {"token": token_tag(ended.token), "reason": reason}}
-        )
+        if first:
+            self.metrics.session_ended(reason)
+            log.info(
+                "session ended",
+                extra={"fields": {"token": token_tag(ended.token), "reason": reason}},
+            )
         self._disarm(ended.token)
         ended_at = rules.iso(ended.ended_at)
         assert ended_at is not None  # only an ended session is finished

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,15 @@ from aiohttp import ClientWebSocketResponse, web
 
 from rendezvous.relay_redis import RedisRelay
 from rendezvous.session import Role
-from tests.conftest import MakeRendezvous, RendezvousClient, active_session, issue, join, service
+from tests.conftest import (
+    FakeClock,
+    MakeRendezvous,
+    RendezvousClient,
+    active_session,
+    issue,
+    join,
+    service,
+)
 from tests.test_ws_relay import GUEST, HOST, closed_with, next_json, next_of_type
 
 FRAMES = 300  # each way; the per-socket rate limit is raised for them
@@ -204,3 +213,33 @@ async def test_a_socket_taking_its_seat_as_the_session_ends_is_closed(
     monkeypatch.setattr(relay, "attach", end_first)
     async with two.ws_connect(f"/api/ws/{token}/{HOST}") as late:
         assert await closed_with(late) == 4003
+
+
+async def test_the_countdown_on_both_instances_ends_the_session_once(
+    redis_url: str,
+    make_rendezvous: MakeRendezvous,
+    shared_database: str,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each instance with a socket of the session runs its countdown; both fire, both
+    sockets are told, and the end is counted once."""
+    caplog.set_level(logging.INFO, logger="rendezvous")
+    one, two = await two_instances(make_rendezvous, shared_database, redis_url)
+    token = await active_session(one, ttl_minutes=1)
+    clock.advance(seconds=59.8)  # 0.2 s left when the sockets arrive
+    async with (
+        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        two.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
+        await next_of_type(host, "session-status")
+        await next_of_type(guest, "session-status")
+        clock.advance(seconds=0.3)
+        for ws in (host, guest):
+            assert (await next_of_type(ws, "session-ended"))["reason"] == "timer_expired"
+            assert await closed_with(ws) == 1000
+    for instance in (one, two):  # each instance's timer, however late it fires
+        await service(instance)._expire(token)
+    await asyncio.gather(*service(one)._tasks, *service(two)._tasks)
+    ended = [r for r in caplog.records if r.getMessage() == "session ended"]
+    assert len(ended) == 1
