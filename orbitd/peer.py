@@ -12,11 +12,13 @@ video transceivers. The rest of the daemon sees a narrow interface:
              `apply_remote_description(sdp, kind)`, `signaling_state`, `ice_state`,
              `path()`, and the events of the `MediaEvents` given to `attach_media`
   reconnect  `replace()`
+  files      `files`: the current connection's `files` channel (`orbitd.peer_files`)
   ICE        `plans`: the session's `IcePlans`; each new connection uses its current plan
 
 Each connection is a generation. `replace()` closes the current one, then makes
 the next: the same handlers, the same media transceivers and outgoing tracks, and
-a chat channel again (the host makes it with its offer, the guest adopts it).
+a chat and a files channel again (the host makes them with its offer, the guest
+adopts them).
 Events of an older generation are dropped: the session never hears the old
 connection close, nor a late message from its channel. Generations never overlap.
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .session import ChatSession
 
 log = logging.getLogger("orbitd.session")
+EARLY_MAX = 64  # frames kept that came before this side verified the connection
 
 
 class PeerFrames:
@@ -29,6 +30,10 @@ class PeerFrames:
 
     def __init__(self, session: ChatSession) -> None:
         self.session = session
+        # The peer may verify the connection a moment before this side does and send at
+        # once (its first `seq`): kept until this side is ready, then read in order.
+        # Dropping one would leave a gap the durable stream never fills.
+        self._early: list[tuple[int, str]] = []
 
     def state(self, state: PeerState) -> None:
         """The connection's state (`Peer`): to the reconnector once the chat runs, to the
@@ -52,7 +57,11 @@ class PeerFrames:
         """A data-channel frame: read once, routed by its family (chat, call, rtc) to
         its one `handle_<type>`; one that is refused is answered with `error`."""
         session = self.session
-        if session.conversation is None or session.ended is not None:
+        if session.ended is not None:
+            return
+        if session.conversation is None:
+            if len(self._early) < EARLY_MAX:
+                self._early.append((session.peer.generation, text))
             return
         try:
             frame = wire.CHANNEL.parse(text)
@@ -76,6 +85,14 @@ class PeerFrames:
                 self._route(frame)
         except ProtocolError as refused:
             self.refuse(refused)
+
+    def ready(self) -> None:
+        """This side verified the connection: the frames that came before, in order (only
+        those of this connection)."""
+        early, self._early = self._early, []
+        for generation, text in early:
+            if generation == self.session.peer.generation:
+                self.message(text)
 
     def _route(self, frame: Frame) -> None:
         """A conversation, call or renegotiation frame, to its handler."""

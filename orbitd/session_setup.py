@@ -132,6 +132,7 @@ class ChatSetup:
             # `reconnect` it stays open: a new connection is signalled through it.
             session.spawn(session.socket.close())
         session.publish()
+        peer_frames.ready()
 
     def _reconnect_failed(self, code: str, reason: str) -> None:
         self.session.spawn(self.session.failed(Failed(code, reason)))

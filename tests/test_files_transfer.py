@@ -156,3 +156,25 @@ async def test_bad_requests_get_clear_errors(pair: tuple[Daemon, Daemon]) -> Non
 async def test_200_mib_arrive_with_the_same_sha256(pair: tuple[Daemon, Daemon]) -> None:
     alice, bob = pair
     await send_and_receive(alice, bob, "large.bin", 200 * MiB)
+
+
+async def test_the_end_of_the_session_fails_every_transfer_and_frees_it(
+    pair: tuple[Daemon, Daemon],
+) -> None:
+    alice, bob = pair
+    size = 64 * MiB
+    sent = await offer(alice, "cut.bin", size)
+    await file_event(bob, sent["id"], "offered")
+    await bob.call("POST", f"/api/files/{sent['id']}/accept")
+    uploading = asyncio.create_task(upload(alice, sent["id"], size))
+    async with asyncio.timeout(20):
+        while (await listed(bob, sent["id"]))["held_bytes"] < 4 * MiB:
+            await bob.event("file")
+    status, _ = await bob.call("POST", "/api/session/end")
+    assert status == 200
+    for daemon in (alice, bob):
+        failed = await file_event(daemon, sent["id"], "failed")
+        assert failed["error"]["code"] == "session_ended" and failed["held_bytes"] == 0
+    assert await asyncio.wait_for(uploading, 10) < size  # the waiting upload was told
+    status, refused = await alice.call("POST", "/api/files", {"name": "late", "size": 1})
+    assert (status, refused["error"]) == (409, "session_ended")
