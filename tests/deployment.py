@@ -7,12 +7,15 @@ The shipped files are used as they are, but for what cannot be the same here: li
 file paths, the upstream's servers, the database, Redis and TURN addresses and the TURN
 secret (and coturn allows loopback peers, everything being on 127.0.0.1). Each rewrite must
 find its line exactly once, so a change to a shipped file that the test no longer follows
-fails loudly. `deployment` starts it all once per module (`Topology`).
+fails loudly. `deployment` starts it all once per module (`Topology`), nginx spreading
+requests over both instances as shipped; `failover_deployment` makes the second instance
+nginx's backup, so that a test knows where every socket is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pwd
@@ -45,11 +48,6 @@ COTURN_CONF = DEPLOY / "turnserver.conf"
 INSTANCES = ("a", "b")
 PROXY_ADDRESS = "127.0.0.2"  # the site's proxy_bind: the instances trust it alone
 START_WAIT = 15.0  # seconds for nginx or coturn to answer
-# Round robin over both instances, as shipped: a pair's two sockets may sit on different
-# instances (the relay between instances goes through Redis). False: the second instance
-# is nginx's `backup` (every socket on the first while it is up), to tell a failure of the
-# relay between instances from one of the deployment.
-SPREAD = True
 
 
 def rewrite(text: str, old: str, new: str, *, regex: bool = False) -> str:
@@ -62,7 +60,9 @@ def rewrite(text: str, old: str, new: str, *, regex: bool = False) -> str:
 
 
 # -- nginx --------------------------------------------------------------------------------
-def nginx_site(root: Path, pki: Pki, port: int, http_port: int, upstreams: list[int]) -> str:
+def nginx_site(
+    root: Path, pki: Pki, port: int, http_port: int, upstreams: list[int], *, spread: bool
+) -> str:
     site = NGINX_SITE.read_text()
     site = rewrite(site, "    listen 443 ssl http2;\n", f"    listen 127.0.0.1:{port} ssl http2;\n")
     site = rewrite(site, "    listen [::]:443 ssl http2;\n", "")
@@ -74,7 +74,7 @@ def nginx_site(root: Path, pki: Pki, port: int, http_port: int, upstreams: list[
     site = rewrite(site, "root /var/www/letsencrypt;", f"root {root / 'acme'};")
     for shipped, port_here in zip((50001, 50002), upstreams, strict=True):
         site = rewrite(site, f"server 127.0.0.1:{shipped} ", f"server 127.0.0.1:{port_here} ")
-    if not SPREAD:  # every request to the first instance while it is up, then the second
+    if not spread:  # every request to the first instance while it is up, then the second
         site = rewrite(
             site, "fail_timeout=5s;\n    keepalive", "fail_timeout=5s backup;\n    keepalive"
         )
@@ -111,11 +111,15 @@ async def tcp_answers(host: str, port: int) -> bool:
     return True
 
 
-async def start_nginx(root: Path, pki: Pki, upstreams: list[int]) -> tuple[Service, int, int]:
+async def start_nginx(
+    root: Path, pki: Pki, upstreams: list[int], *, spread: bool
+) -> tuple[Service, int, int]:
     """nginx from the shipped site: the service, its TLS port and its plain HTTP port."""
     root.mkdir(parents=True, exist_ok=True)
     port, http_port = free_port(), free_port()
-    (root / "chatorbit.conf").write_text(nginx_site(root, pki, port, http_port, upstreams))
+    (root / "chatorbit.conf").write_text(
+        nginx_site(root, pki, port, http_port, upstreams, spread=spread)
+    )
     (root / "nginx.conf").write_text(nginx_conf(root))
     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "acme"):
         (root / kind).mkdir(exist_ok=True)
@@ -285,6 +289,26 @@ def start_redis(root: Path) -> RedisServer:
 async def deployment(
     tmp_path_factory: pytest.TempPathFactory, postgres_cluster: Cluster
 ) -> AsyncIterator[Topology]:
+    """The deployment as shipped: nginx spreads requests over both instances (a pair's two
+    sockets may sit on different instances: the relay between them goes through Redis)."""
+    async with topology(tmp_path_factory, postgres_cluster, spread=True) as started:
+        yield started
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def failover_deployment(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: Cluster
+) -> AsyncIterator[Topology]:
+    """The same, but the second instance is nginx's `backup`: every socket is on the first
+    while it is up, so that a test knows which instance holds what."""
+    async with topology(tmp_path_factory, postgres_cluster, spread=False) as started:
+        yield started
+
+
+@contextlib.asynccontextmanager
+async def topology(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: Cluster, *, spread: bool
+) -> AsyncIterator[Topology]:
     for binary in ("nginx", "turnserver", "redis-server"):
         if shutil.which(binary) is None:
             pytest.fail(f"{binary} is missing: see .ci/debian-packages")
@@ -296,12 +320,12 @@ async def deployment(
     database = create_database(postgres_cluster)
     redis = start_redis(shared / "redis")
     ports = {name: free_port() for name in INSTANCES}
-    topology = Topology(root, shared, pki, "", ports)
+    started = Topology(root, shared, pki, "", ports)
     try:
-        coturn, turn_port, topology.turn_tls_port, secret = await start_coturn(root / "coturn", pki)
-        topology.services.append(coturn)
-        topology.instance_env = {"ORBIT_RENDEZVOUS_TURN_SHARED_SECRET": secret}
-        topology.instance_flags = [
+        coturn, turn_port, started.turn_tls_port, secret = await start_coturn(root / "coturn", pki)
+        started.services.append(coturn)
+        started.instance_env = {"ORBIT_RENDEZVOUS_TURN_SHARED_SECRET": secret}
+        started.instance_flags = [
             "--database",
             postgres_cluster.url(database),
             "--redis-url",
@@ -315,18 +339,18 @@ async def deployment(
         ]
         # One at a time: the first runs the database's migrations.
         for name in INSTANCES:
-            await topology.start_instance(name)
-        nginx, port, topology.http_port = await start_nginx(
-            shared / "nginx", pki, list(ports.values())
+            await started.start_instance(name)
+        nginx, port, started.http_port = await start_nginx(
+            shared / "nginx", pki, list(ports.values()), spread=spread
         )
-        topology.services.append(nginx)
-        topology.url = f"https://127.0.0.1:{port}"
-        yield topology
+        started.services.append(nginx)
+        started.url = f"https://127.0.0.1:{port}"
+        yield started
     finally:
-        await topology.stop()
+        await started.stop()
         redis.stop()
         drop_database(postgres_cluster, database)
         shutil.rmtree(shared, ignore_errors=True)
 
 
-__all__ = ["PROXY_ADDRESS", "Topology", "deployment"]
+__all__ = ["PROXY_ADDRESS", "Topology", "deployment", "failover_deployment"]

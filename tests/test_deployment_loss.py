@@ -1,5 +1,6 @@
-"""Instance loss in the shipped deployment (tests/deployment.py): one of the two rendezvous
-instances is killed (SIGKILL) under running sessions. The daemons' signaling sockets come
+"""Instance loss in the shipped deployment (tests/deployment.py, with the second instance
+as nginx's backup so that every socket is known to be on the first): the first is killed
+(SIGKILL) under running sessions. The daemons' signaling sockets come
 back through nginx on the other instance; a session whose data channel is up notices
 nothing (messages keep flowing both ways, its phase never leaves ready), and a session still
 being set up (its guest joins after the kill) completes through the surviving instance.
@@ -20,10 +21,10 @@ import pytest
 import pytest_asyncio
 
 from rendezvous.service import token_tag
-from tests.deployment import INSTANCES, Topology, deployment
+from tests.deployment import INSTANCES, Topology, failover_deployment
 from tests.processes import EVENT_WAIT, Daemon, start_daemon
 
-__all__ = ["deployment"]  # the fixture
+__all__ = ["failover_deployment"]  # the fixture
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -101,17 +102,19 @@ def redials(daemon: Daemon) -> list[dict[str, object]]:
 
 
 @pytest_asyncio.fixture(loop_scope="module")
-async def daemons(deployment: Topology, tmp_path: Path) -> AsyncIterator[list[Daemon]]:
+async def daemons(failover_deployment: Topology, tmp_path: Path) -> AsyncIterator[list[Daemon]]:
+    names = ("alice", "bob", "carol", "dave")
     started = await asyncio.gather(
-        *(start_trusting(deployment, tmp_path, name) for name in ("alice", "bob", "carol", "dave"))
+        *(start_trusting(failover_deployment, tmp_path, name) for name in names)
     )
     yield list(started)
     await asyncio.gather(*(daemon.close() for daemon in started))
 
 
 async def test_an_instance_killed_under_running_sessions(
-    deployment: Topology, daemons: list[Daemon]
+    failover_deployment: Topology, daemons: list[Daemon]
 ) -> None:
+    deployment = failover_deployment
     alice, bob, carol, dave = daemons
     _, created = await alice.call("POST", "/api/tokens", {"ttl_minutes": 60})
     await bob.call("POST", "/api/join", {"invite": created["invite"]})
@@ -126,25 +129,18 @@ async def test_an_instance_killed_under_running_sessions(
     assert status == 201
     setup_token = waiting["invite"].split("-")[0]
 
-    # The instance holding the chat's host socket dies (the guest's may be on either).
-    victim = next(
-        name
-        for name in deployment.instances
-        if "host" in sockets_open(deployment, name, chat_token)
-    )
-    survivor = next(name for name in deployment.instances if name != victim)
-    async with asyncio.timeout(EVENT_WAIT):  # Carol's socket is up, on either instance
-        while not any(sockets_open(deployment, n, setup_token) for n in INSTANCES):  # noqa: ASYNC110
-            await asyncio.sleep(0.05)  # (the instances' log files: nothing to wait on)
-    lost = {token: sockets_open(deployment, victim, token) for token in (chat_token, setup_token)}
+    # Every socket is on the first instance (nginx's second is its backup): it dies.
+    victim, survivor = INSTANCES
+    await until_sockets_open(deployment, victim, chat_token, {"host", "guest"})
+    await until_sockets_open(deployment, victim, setup_token, {"host"})
     mark = len(deployment.log(survivor))
     await deployment.instances[victim].stop(signal.SIGKILL)
 
     # The chat goes on over its data channel, and the sockets that were on the victim come
     # back on the survivor.
     await exchange(alice, bob, "during")
-    for token, roles in lost.items():
-        await until_sockets_open(deployment, survivor, token, roles, mark)
+    await until_sockets_open(deployment, survivor, chat_token, {"host", "guest"}, mark)
+    await until_sockets_open(deployment, survivor, setup_token, {"host"}, mark)
     await exchange(alice, bob, "after")
 
     # Dave joins Carol's session now: set up entirely through the survivor.
