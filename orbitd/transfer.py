@@ -249,10 +249,11 @@ class Outgoing(Transfer):
         self.check_slice(offset, len(data))
         self._hash.update(data)
         self.upload_offset += len(data)
-        self._tail += data
-        while len(self._tail) >= CHUNK_BYTES:
-            self._window.append(bytes(self._tail[:CHUNK_BYTES]))
-            del self._tail[:CHUNK_BYTES]
+        joined = bytes(self._tail) + data if self._tail else data
+        whole = len(joined) - len(joined) % CHUNK_BYTES
+        for start in range(0, whole, CHUNK_BYTES):
+            self._window.append(joined[start : start + CHUNK_BYTES])
+        self._tail = bytearray(joined[whole:])
         out: list[Output] = [Changed(progress=True)]
         if self.upload_offset == self.size and not self._done_sent:
             if self._tail:
