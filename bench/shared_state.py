@@ -16,7 +16,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from .procs import BenchError
@@ -38,6 +38,18 @@ def _own_dir(prefix: str) -> Path:
     account = pwd.getpwnam(USER)
     os.chown(root, account.pw_uid, account.pw_gid)
     return root
+
+
+def _become_user() -> Callable[[], None]:
+    """What the child runs before exec to become USER (looked up here, not after fork)."""
+    account = pwd.getpwnam(USER)
+
+    def become() -> None:
+        os.setgroups([])
+        os.setgid(account.pw_gid)
+        os.setuid(account.pw_uid)
+
+    return become
 
 
 async def _as_user(*argv: str) -> None:
@@ -82,7 +94,11 @@ async def redis_server() -> AsyncIterator[str]:
         *("--maxclients", "10000"),
     )
     proc = await asyncio.create_subprocess_exec(
-        "runuser", "-u", USER, "--", *argv, stdin=subprocess.DEVNULL
+        *argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_become_user(),  # not runuser: killing runuser would leave redis-server
     )
     try:
         async with asyncio.timeout(START_WAIT):
