@@ -38,6 +38,7 @@ from .transfer import (
 log = logging.getLogger("orbitd.files")
 PROGRESS_SECONDS = 0.25  # at most ~4 progress events per second per file
 NAME_MAX = 255
+TRANSFERS_MAX = 1000  # files in one session, either way (a peer cannot make us hoard offers)
 TYPE_MAX = 255
 Emit = Callable[[dict[str, Any]], None]
 
@@ -174,6 +175,10 @@ class FileTransfers:
                 f"The other person accepts files of at most {_words(self.peer_limit)}.",
                 limit=self.peer_limit,
             )
+        if len(self.transfers) >= TRANSFERS_MAX:
+            raise TransferRefusal(
+                409, "too_many_files", f"A session carries at most {TRANSFERS_MAX} files."
+            )
         file_id = "f-" + secrets.token_urlsafe(12)
         transfer = Outgoing(file_id, self._next_number, name, size, kind)
         self._next_number += 1
@@ -302,6 +307,8 @@ class FileTransfers:
             raise ProtocolError("`file-offer` names a file again.", frame_type=frame.TYPE)
         if not 0 <= frame.size <= 2**53 or not 0 < frame.number < 2**32:
             raise ProtocolError("`file-offer` has an impossible size.", frame_type=frame.TYPE)
+        if len(self.transfers) >= TRANSFERS_MAX:
+            raise ProtocolError("`file-offer`: too many files.", frame_type=frame.TYPE)
         transfer = Incoming(frame.file_id, frame.number, frame.name, frame.size, frame.media_type)
         self.transfers[frame.file_id] = transfer
         self._incoming_numbers[frame.number] = transfer

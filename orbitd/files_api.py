@@ -18,7 +18,7 @@ from aiohttp import web
 from orbitcore.errors import Refusal, json_object
 
 from .chat import ChatError
-from .transfer import UPLOAD_SLICE_MAX, Incoming, Outgoing, TransferRefusal
+from .transfer import UPLOAD_SLICE_MAX, FileState, Incoming, Outgoing, TransferRefusal
 
 if TYPE_CHECKING:
     from .files import FileTransfers
@@ -150,7 +150,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         response.content_length = transfer.size
         await response.prepare(request)
         written = 0
-        while written < transfer.size or transfer.state.value == "transferring":
+        while written < transfer.size or transfer.state is FileState.TRANSFERRING:
             await files.wait(transfer, transfer.readable)
             chunks = files.taken(transfer, DOWNLOAD_CHUNKS)
             if not chunks and transfer.final:

@@ -5,6 +5,7 @@ daemon discards the file, says why, and goes on."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from orbitcore.protocol.version import FEATURES
 from tests.files_client import MiB, download, expected_sha256, file_event, listed, offer, upload
 from tests.processes import Daemon, start_daemon, start_rendezvous
 from tests.test_orbitd_chat import connect
+from tests.test_orbitd_hostile_peer import chat_still_works, daemon, meet
+
+__all__ = ["daemon"]  # a fixture, used by name
 
 
 @pytest.fixture
@@ -120,3 +124,27 @@ async def test_a_peer_without_files_is_never_offered_one(tmp_path: Path, rendezv
         await still_fine(alice, bob)
     finally:
         await asyncio.gather(alice.close(), bob.close())
+
+
+async def test_a_file_frame_from_a_peer_without_files_is_refused(
+    tmp_path: Path, daemon: tuple[Daemon, str]
+) -> None:
+    alice, url = daemon
+    hostile = await meet(tmp_path, alice, url)  # it announces chat and calls only
+    try:
+        offer_frame = {
+            "type": "file-offer",
+            "file_id": "f-abcdefgh",
+            "number": 1,
+            "name": "x",
+            "size": 1,
+        }
+        hostile.tell({"send": json.dumps(offer_frame)})
+        while (answer := await hostile.received())["type"] != "error":
+            pass
+        assert (answer["code"], answer["in_reply_to"]) == ("feature_unavailable", "file-offer")
+        status, state = await alice.call("GET", "/api/state")
+        assert status == 200 and state["session"]["files"] == []
+        await chat_still_works(alice, hostile)
+    finally:
+        await hostile.close()
