@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 from aiohttp import ClientError, ClientSession
@@ -32,6 +33,7 @@ SOCKET_RESERVE = 100
 """Descriptors an instance needs besides its sockets (listener, database, Redis, log...)."""
 MIB = 1024 * 1024
 IDLE = "'poll' of 'select.epoll'"
+PROJECT = ("rendezvous", "orbitcore")
 
 
 @dataclass(frozen=True)
@@ -234,15 +236,16 @@ async def hold(
     )
 
 
-def profile_summary(path: Path, top: int = 12) -> list[dict[str, object]]:
-    """The functions that took the most time of their own in a cProfile dump, as a share
-    of the busy time (the event loop's wait in epoll left out)."""
+def profile_summary(path: Path, top: int = 12) -> dict[str, Any]:
+    """Where a profiled instance's time went: its busy seconds (the event loop's wait in
+    epoll left out), the functions with the most time of their own, as a share of the busy
+    time, and the project's own functions (rendezvous/, orbitcore/) by cumulative time."""
     if not path.exists():
-        return []
+        return {}
     stats = pstats.Stats(str(path), stream=io.StringIO())
     entries = stats.stats.items()  # type: ignore[attr-defined]
     idle = sum(e[2] for (_f, _l, func), e in entries if IDLE in func)
-    total = max(stats.total_tt - idle, 1e-9)  # type: ignore[attr-defined]
+    busy = max(stats.total_tt - idle, 1e-9)  # type: ignore[attr-defined]
     rows = []
     for (file, line, func), entry in entries:
         _calls, ncalls, tottime, cumtime, _callers = entry
@@ -253,12 +256,16 @@ def profile_summary(path: Path, top: int = 12) -> list[dict[str, object]]:
                 "function": f"{_short(file)}:{line}({func})",
                 "calls": ncalls,
                 "own_seconds": round(tottime, 4),
-                "own_percent": round(100 * tottime / total, 1),
+                "own_percent": round(100 * tottime / busy, 1),
                 "cumulative_seconds": round(cumtime, 4),
+                "cumulative_percent": round(100 * cumtime / busy, 1),
+                "project": any(f"{REPO}/{p}/" in file for p in PROJECT),
             }
         )
-    rows.sort(key=lambda r: -float(str(r["own_seconds"])))
-    return rows[:top]
+    own = sorted(rows, key=lambda r: -float(r["own_seconds"]))[:top]
+    project = [r for r in rows if r["project"]]
+    project.sort(key=lambda r: -float(r["cumulative_seconds"]))
+    return {"busy_seconds": round(busy, 3), "own": own, "project_cumulative": project[:top]}
 
 
 def _short(file: str) -> str:

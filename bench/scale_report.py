@@ -227,7 +227,7 @@ def verdict(shared: Sequence[Load]) -> dict[str, Any]:
 
 
 def notes(
-    steps: Sequence[Load], shared: Sequence[Load], profiles: dict[str, list[dict[str, object]]]
+    steps: Sequence[Load], shared: Sequence[Load], profiles: dict[str, dict[str, Any]]
 ) -> list[str]:
     out = []
     for load in [*steps, *shared]:
@@ -237,7 +237,12 @@ def notes(
                 f"{load.relay.sender_max_lag_ms:,.0f} ms behind its schedule (the machine "
                 "is saturated; the latencies include its queueing)"
             )
-    for name, top in profiles.items():
-        shown = ", ".join(f"{e['function']} {e['own_percent']}%" for e in top[:5])
-        out.append(f"profile {name} (own time): {shown}")
+    for name, profile in profiles.items():
+        if not profile:
+            continue
+        shown = ", ".join(f"{e['function']} {e['own_percent']}%" for e in profile["own"][:4])
+        out.append(f"profile {name}, {profile['busy_seconds']} s busy; own time: {shown}")
+        inner = [e for e in profile["project_cumulative"] if "/http.py" not in e["function"]]
+        shown = ", ".join(f"{e['function']} {e['cumulative_percent']}%" for e in inner[:5])
+        out.append(f"profile {name}, the project's functions (cumulative): {shown}")
     return out

@@ -9,6 +9,7 @@ bench/results/rendezvous-*.json.
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ PARAMETERS = (
     "timeout",
 )
 RATE_LIMIT_OFF = 10_000_000
+LOADGEN_RESERVE = 200  # descriptors the load generator needs besides its sockets
 SERVER_WS_RATE = 20.0  # the rendezvous default the pacing must stay under, messages/s/socket
 
 
@@ -57,6 +59,13 @@ def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in positive:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    sockets, most = 2 * args.pairs + LOADGEN_RESERVE, resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if sockets > most:
+        parser.error(
+            f"limit: descriptors: --pairs {args.pairs:,} holds both ends of every pair in "
+            f"this one process ({sockets:,} descriptors), over the {most:,} a process may "
+            "hold here; `python -m bench scale` spreads them over worker processes"
+        )
     if args.spread_seconds <= 0 or args.drain_timeout <= 0:
         parser.error("--spread-seconds and --drain-timeout must be positive")
     if args.payload_bytes < 0:

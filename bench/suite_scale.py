@@ -216,7 +216,7 @@ class Measured:
     baseline: Load | None
     shared: list[Load]
     issues: dict[str, IssueResult]
-    profiles: dict[str, list[dict[str, object]]]
+    profiles: dict[str, dict[str, Any]]
 
 
 async def measure_all(args: argparse.Namespace, logs: Path) -> Measured:
@@ -227,7 +227,7 @@ async def measure_all(args: argparse.Namespace, logs: Path) -> Measured:
         baseline = await baseline_at(args, logs, held[-1].pairs_requested)
     loads: list[Load] = []
     issues: dict[str, IssueResult] = {}
-    profiles: dict[str, list[dict[str, object]]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
     issues["sqlite"] = await issue_rate(args, logs, str(logs / "issues.db"), "sqlite")
     async with postgres_server() as pg_url, redis_server() as redis_url:
         issues["postgresql"] = await issue_rate(args, logs, pg_url, "postgresql")
