@@ -355,7 +355,9 @@ class FileTransfers:
 
     def _resume(self) -> None:
         for transfer in self.transfers.values():
-            if isinstance(transfer, Incoming) and (frame := transfer.resume()) is not None:
+            if not isinstance(transfer, Incoming):
+                continue
+            for frame in transfer.resume():
                 try:
                     self.channel.send(frame.encode())
                 except ConnectionError:

@@ -449,10 +449,14 @@ class Incoming(Transfer):
         self.verified = True
         return [Changed(progress=True)]
 
-    def resume(self) -> wire_files.FilesFrame | None:
-        """What to tell the sender on a new connection."""
+    def resume(self) -> list[wire_files.FilesFrame]:
+        """What to tell the sender on a new connection: how far the download went (acks
+        sent on the old connection may have been lost with it) and where to go on."""
         if self.state is FileState.TRANSFERRING:
-            return wire_files.FileResume(self.file_id, self.received)
+            return [
+                wire_files.FileAck(self.file_id, self.consumed),
+                wire_files.FileResume(self.file_id, self.received),
+            ]
         if self.state is FileState.COMPLETE:
-            return wire_files.FileAck(self.file_id, self.chunks)
-        return None
+            return [wire_files.FileAck(self.file_id, self.chunks)]
+        return []

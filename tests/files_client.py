@@ -66,14 +66,15 @@ async def upload_with(http: aiohttp.ClientSession, base: str, file_id: str, size
     return offset
 
 
-async def download(daemon: Daemon, file_id: str) -> tuple[int, str, int]:
-    return await download_with(daemon.http, daemon.base, file_id)
+async def download(daemon: Daemon, file_id: str, *, pause: float = 0.0) -> tuple[int, str, int]:
+    return await download_with(daemon.http, daemon.base, file_id, pause=pause)
 
 
 async def download_with(
-    http: aiohttp.ClientSession, base: str, file_id: str
+    http: aiohttp.ClientSession, base: str, file_id: str, *, pause: float = 0.0
 ) -> tuple[int, str, int]:
-    """GET the file's data: the status, the SHA-256 of what came and how many bytes."""
+    """GET the file's data: the status, the SHA-256 of what came and how many bytes.
+    `pause`: seconds between reads of 256 KiB (a slow reader, at most 256 KiB / pause)."""
     digest, count = hashlib.sha256(), 0
     async with http.get(f"{base}/api/files/{file_id}/data") as response:
         if response.status != 200:
@@ -82,6 +83,8 @@ async def download_with(
             async for piece in response.content.iter_chunked(256 * 1024):
                 digest.update(piece)
                 count += len(piece)
+                if pause:
+                    await asyncio.sleep(pause)  # a pace, not a wait
         except Exception:  # an aborted response: what came is returned
             return -1, digest.hexdigest(), count
     return 200, digest.hexdigest(), count

@@ -157,7 +157,7 @@ def test_the_receiver_holds_back_the_last_chunk_until_the_hash_is_checked() -> N
     chunks, out = receiver.take(16, 3.0)
     assert chunks == [chunk_of(size, 2)] and receiver.state is FileState.COMPLETE
     assert shown(out) == [{"type": "file-ack", "file_id": FID, "next": 3}, "changed"]
-    assert receiver.resume() == wire_files.FileAck(FID, 3)  # told again on a new connection
+    assert receiver.resume() == [wire_files.FileAck(FID, 3)]  # told again on a new connection
     with pytest.raises(TransferRefusal) as gone:
         receiver.attach()
     assert gone.value.status == 410
@@ -313,3 +313,26 @@ async def test_the_pump_keeps_the_buffered_amount_under_the_high_water_mark() ->
     files.files_low()
     assert len([d for d in channel.sent if isinstance(d, bytes)]) == 8
     assert [type(f).__name__ for f in control] == ["FileLimits", "FileOffer"]
+
+
+def test_on_a_new_connection_the_receiver_says_how_far_it_downloaded_and_what_it_has() -> None:
+    size = 10 * CHUNK_BYTES
+    receiver = accepted_receiver(size)
+    receiver.attach()
+    for index in range(6):
+        receiver.chunk(index, chunk_of(size, index))
+    receiver.take(4, 1.0)  # its file-ack (next 4) may be lost with the old connection
+    assert receiver.resume() == [wire_files.FileAck(FID, 4), wire_files.FileResume(FID, 6)]
+    sender = accepted_sender(size)
+    sender.take(0, bytes(size), 0.0)
+    for _ in range(8):
+        sender.next_chunk()
+    sender.link_lost()
+    for frame in receiver.resume():
+        if isinstance(frame, wire_files.FileAck):
+            sender.handle_file_ack(frame, 2.0)
+        else:
+            assert isinstance(frame, wire_files.FileResume)
+            sender.handle_file_resume(frame, 2.0)
+    assert sender.acked == 4 and sender.held_bytes() == 6 * CHUNK_BYTES  # room again
+    assert sender.next_chunk() == (6, bytes(CHUNK_BYTES))

@@ -96,7 +96,9 @@ class FileAck(FilesFrame):
 class FileResume(FilesFrame):
     """On a new connection (after a reconnect), for each transfer under way: the receiver
     has every chunk before `next`; the sender sends again from there (it sends nothing of
-    that transfer on the new connection before this)."""
+    that transfer on the new connection before this). It follows a `file-ack` of how far
+    the download went (the acks sent on the old connection may have been lost with it);
+    for a file already downloaded, that `file-ack` alone."""
 
     TYPE: ClassVar[str] = "file-resume"
     file_id: FILE_ID
