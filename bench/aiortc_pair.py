@@ -32,7 +32,7 @@ else: no ICE servers, and 127.0.0.1 as the only host candidate (as
 
 With `--large-packets` both peers cut data-channel messages into SCTP chunks of up
 to 16 KiB and raise their UDP receive buffer (`orbitd.adapters.sctp_packets`, what
-orbitd does on loopback).
+orbitd does on loopback); with `--uvloop` they run on orbitd's event loop.
 
 Times are `time.perf_counter_ns()`, which is CLOCK_MONOTONIC on Linux: one
 clock for every process on the machine, so the two peers' stamps compare.
@@ -57,6 +57,7 @@ from orbitd.adapters.sctp_packets import (
     enlarge_receive_buffer,
     send_large_packets,
 )
+from orbitd.event_loop import loop_factory
 
 from .pacing import Lag, paced
 
@@ -296,8 +297,11 @@ def main() -> None:
     parser.add_argument(
         "--large-packets", action="store_true", help="SCTP chunks of up to 16 KiB (as orbitd)"
     )
+    parser.add_argument("--uvloop", action="store_true", help="orbitd's event loop")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.large_packets))
+    factory = loop_factory("uvloop" if args.uvloop else "asyncio")
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(args.port, args.large_packets))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,8 @@ Measured in one run, on 127.0.0.1:
   from the guest, with paced chat host → guest during it, both daemons' RSS sampled
   (`bench.files_daemons`);
 - bare aiortc: two `bench.aiortc_pair` processes, `--baseline-mib` on a second data
-  channel with the same flow control, chat alongside; as aiortc ships, then with large
-  SCTP packets (`--large-packets`, what orbitd does on loopback) (`bench.files_bare`);
+  channel with the same flow control, chat alongside; as aiortc ships, then as orbitd
+  runs it on loopback: large SCTP packets (`bench.files_bare`);
 - Chromium to Chromium: two headless pages, `--baseline-mib` on a data channel
   (`bench.files_chromium`).
 Throughput is in MB/s (10^6 bytes a second), from the first byte sent to the last one
@@ -119,7 +119,7 @@ async def measure_daemons(
 
 
 async def measure_bare(args: argparse.Namespace, tmp: Path, large: bool) -> BulkResult:
-    label = "aiortc-large" if large else "aiortc"
+    label = "aiortc-as-orbitd" if large else "aiortc"
     flags = ("--large-packets",) if large else ()
     say(f"files: bare {label} pair, {args.baseline_mib} MiB")
     result = await measure_bare_bulk(label, _bulk(args), _messages(args), tmp, *flags)
@@ -162,7 +162,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "ratios": files_report.ratios(daemons, bare, large, chromium),
         "orbitd": daemons,
         "bare_aiortc": bare,
-        "aiortc_large_packets": large,
+        "aiortc_as_orbitd": large,
         "chromium": chromium,
         "logs": logs,
     }

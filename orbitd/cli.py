@@ -23,6 +23,7 @@ from orbitcore.jsonlog import setup_logging
 from orbitcore.protocol.control import LoginLink
 from orbitcore.settings_table import add_flags, flag_values
 
+from . import event_loop
 from .app import create_app
 from .control import ControlError, ControlServer, request_login_link, socket_path
 from .identity import IDENTITY_FILE, Identity, IdentityError, load_or_create_identity
@@ -184,7 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     code = 0
     with contextlib.suppress(KeyboardInterrupt):
-        code = asyncio.run(serve(config, identity, gate, first_start=first_start))
+        code = event_loop.run(
+            serve(config, identity, gate, first_start=first_start), config.event_loop
+        )
     return code
 
 

@@ -274,11 +274,13 @@ class ChatSession:
             unacked = [f.message_id for f in self.durable.unacked() if isinstance(f, wire.Message)]
             self.peer_frames.chat(self.conversation.undelivered(unacked))
             self.durable.wipe()
-        self.emit({"type": "session-ended", "reason": reason})
-        await self.socket.close()
+        # Wiped before the UI hears of the end: a page (or a test) that reads the state on
+        # `session-ended` must find no message, even while the socket below closes.
         if self.conversation is not None:
             self.conversation.wipe()
         self.conversation = None
+        self.emit({"type": "session-ended", "reason": reason})
+        await self.socket.close()
         self.invite = None
         self.sas = None
         if told_peer:
