@@ -45,6 +45,7 @@ PARAMETERS = (
     "transfer_timeout",
     "no_baseline",
     "no_chromium",
+    "event_loop",
     "daemon_log_level",
 )
 HOST, GUEST = "alice", "bob"
@@ -69,6 +70,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     add("--transfer-timeout", type=float, default=300.0, help="seconds each transfer may take")
     add("--no-chromium", action="store_true", help="skip the Chromium baseline")
+    add(
+        "--event-loop",
+        default="asyncio",
+        choices=["asyncio", "uvloop"],
+        help="the daemons' event loop (their setting event_loop)",
+    )
     add(
         "--daemon-log-level",
         default="info",
@@ -107,10 +114,11 @@ async def measure_daemons(
     logs = {name: tmp / f"{name}.log" for name in ("rendezvous", HOST, GUEST)}
     level = args.daemon_log_level
     params = FileParams(args.file_mib * 2**20, args.transfer_timeout, SESSION_TIMEOUT)
+    loop = ("--event-loop", args.event_loop)
     async with (
         running("rendezvous", rendezvous_argv(args), logs["rendezvous"]) as rendezvous,
-        daemon(HOST, rendezvous.url, tmp / HOST, logs[HOST], level) as host,
-        daemon(GUEST, rendezvous.url, tmp / GUEST, logs[GUEST], level) as guest,
+        daemon(HOST, rendezvous.url, tmp / HOST, logs[HOST], level, *loop) as host,
+        daemon(GUEST, rendezvous.url, tmp / GUEST, logs[GUEST], level, *loop) as guest,
     ):
         say(f"files: {args.file_mib} MiB from {host.base} to {guest.base}")
         result = await measure_file(host, guest, params, _messages(args))
