@@ -8,6 +8,7 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,3 +179,30 @@ async def test_the_end_of_the_session_fails_every_transfer_and_frees_it(
     assert await asyncio.wait_for(uploading, 10) < size  # the waiting upload was told
     status, refused = await alice.call("POST", "/api/files", {"name": "late", "size": 1})
     assert (status, refused["error"]) == (409, "session_ended")
+
+
+async def test_several_files_at_once_both_ways(pair: tuple[Daemon, Daemon]) -> None:
+    alice, bob = pair
+    sizes = {"a1.bin": 5 * MiB + 1, "a2.bin": 3 * MiB, "a3.bin": 17}
+    offers = [(alice, bob, await offer(alice, name, size)) for name, size in sizes.items()]
+    offers.append((bob, alice, await offer(bob, "b1.bin", 4 * MiB + 9)))
+    for _, receiver, sent in offers:
+        await file_event(receiver, sent["id"], "offered")
+
+    async def one(sender: Daemon, receiver: Daemon, sent: dict[str, Any]) -> None:
+        uploading = asyncio.create_task(upload(sender, sent["id"], sent["size"]))
+        status, _ = await receiver.call("POST", f"/api/files/{sent['id']}/accept")
+        assert status == 200
+        status, digest, count = await download(receiver, sent["id"])
+        assert (status, count, digest) == (200, sent["size"], expected_sha256(sent["size"]))
+        assert await uploading == sent["size"]
+
+    await asyncio.gather(*(one(*o) for o in offers))
+    for daemon in (alice, bob):  # a sender hears of the end with the last acknowledgement
+        async with asyncio.timeout(15):
+            while True:
+                status, state = await daemon.call("GET", "/api/state")
+                assert status == 200
+                if [f["state"] for f in state["session"]["files"]] == ["complete"] * 4:
+                    break
+                await daemon.event("file")
