@@ -24,6 +24,8 @@ from tests.files_client import (
 from tests.processes import Daemon, Process, start_daemon, start_rendezvous
 from tests.test_orbitd_chat import connect
 
+MARKER = "Zebra-Quokka-7731"
+
 
 @pytest.fixture
 async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
@@ -74,7 +76,9 @@ async def test_files_of_every_size_arrive_with_the_same_sha256(
         ("odd.bin", 3 * MiB + 7),
     ):
         await send_and_receive(alice, bob, name, size)
-    await send_and_receive(bob, alice, "back.bin", MiB + 1)  # the other way too
+    await send_and_receive(bob, alice, f"{MARKER} ž.bin", MiB + 1)  # the other way too
+    for daemon in (alice, bob):  # a file's name is the chat's: in no log
+        assert MARKER not in daemon.process.log_path.read_text()
 
 
 async def test_a_declined_file_is_never_sent(pair: tuple[Daemon, Daemon]) -> None:
