@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import sys
 import time
@@ -76,6 +77,9 @@ class Worker:
             connect_timeout=float(cmd["connect_timeout"]),
         )
         pairs = self.pairs
+        gc.collect()
+        gc.freeze()  # the sockets held stay out of the collector's full passes (pauses
+        # of tens of ms with thousands of sockets, which the probes would measure)
         return {
             "open": len(pairs.pairs),
             "new": len(pairs.pairs) - before,
