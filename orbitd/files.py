@@ -24,16 +24,9 @@ from orbitcore.protocol.frames import Frame, ProtocolError, dispatch
 
 from .crypto import SealError, open_bytes, seal_bytes
 from .peer_files import FilesChannel
-from .transfer import (
-    Changed,
-    Control,
-    Flow,
-    Incoming,
-    Outgoing,
-    Output,
-    Transfer,
-    TransferRefusal,
-)
+from .transfer import Changed, Control, Flow, Output, Transfer, TransferRefusal
+from .transfer_receiver import Incoming
+from .transfer_sender import Outgoing
 
 log = logging.getLogger("orbitd.files")
 PROGRESS_SECONDS = 0.25  # at most ~4 progress events per second per file

@@ -18,7 +18,9 @@ from aiohttp import web
 from orbitcore.errors import Refusal, json_object
 
 from .chat import ChatError
-from .transfer import UPLOAD_SLICE_MAX, FileState, Incoming, Outgoing, TransferRefusal
+from .transfer import UPLOAD_SLICE_MAX, FileState, TransferRefusal
+from .transfer_receiver import Incoming
+from .transfer_sender import Outgoing
 
 if TYPE_CHECKING:
     from .files import FileTransfers

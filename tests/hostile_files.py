@@ -14,7 +14,7 @@ import sys
 
 from orbitcore.protocol import files as wire_files
 from orbitcore.protocol import peer as wire
-from orbitd import files, transfer
+from orbitd import files, transfer, transfer_sender
 from orbitd.cli import main
 
 CORRUPT_INDEX = 3
@@ -32,10 +32,10 @@ def corrupt_chunks() -> None:
 
 
 def lie_about_the_hash() -> None:
-    real = transfer.Outgoing.take
+    real = transfer_sender.Outgoing.take
 
     def take(
-        self: transfer.Outgoing, offset: int, data: bytes, now: float
+        self: transfer_sender.Outgoing, offset: int, data: bytes, now: float
     ) -> list[transfer.Output]:
         out = real(self, offset, data, now)
         return [
@@ -45,7 +45,7 @@ def lie_about_the_hash() -> None:
             for o in out
         ]
 
-    transfer.Outgoing.take = take  # type: ignore[method-assign]
+    transfer_sender.Outgoing.take = take  # type: ignore[method-assign]
 
 
 def ignore_limits() -> None:

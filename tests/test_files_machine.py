@@ -1,6 +1,7 @@
-"""The file transfer state machines (orbitd/transfer.py), with no I/O: each input and the
-outputs it gives, recorded. And the edge's pump (orbitd/files.py) against a fake
-channel: it sends only while the channel's buffered amount is under the high-water mark."""
+"""The file transfer state machines (orbitd/transfer_sender.py, transfer_receiver.py),
+with no I/O: each input and the outputs it gives, recorded. And the edge's pump
+(orbitd/files.py) against a fake channel: it sends only while the channel's buffered
+amount is under the high-water mark."""
 
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from orbitd.transfer import (
     Control,
     FileState,
     Flow,
-    Incoming,
-    Outgoing,
     Output,
     TransferRefusal,
 )
+from orbitd.transfer_receiver import Incoming
+from orbitd.transfer_sender import Outgoing
 
 FID = "f-0123456789ab"
 MiB = 1024 * 1024
