@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import pwd
@@ -26,10 +27,10 @@ import signal
 import ssl
 import subprocess
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -48,6 +49,7 @@ COTURN_CONF = DEPLOY / "turnserver.conf"
 INSTANCES = ("a", "b")
 PROXY_ADDRESS = "127.0.0.2"  # the site's proxy_bind: the instances trust it alone
 START_WAIT = 15.0  # seconds for nginx or coturn to answer
+T = TypeVar("T")
 
 
 def rewrite(text: str, old: str, new: str, *, regex: bool = False) -> str:
@@ -161,6 +163,17 @@ async def start_coturn(root: Path, pki: Pki) -> tuple[Service, int, int, str]:
 
 
 # -- the parts, together ------------------------------------------------------------------
+async def retried(start: Callable[[], Awaitable[T]], attempts: int = 3) -> T:
+    """`start()`, again if it fails: it picks free ports, and on a loaded machine another
+    process may take one between the pick and the bind."""
+    for _ in range(attempts - 1):
+        try:
+            return await start()
+        except RuntimeError:
+            continue
+    return await start()
+
+
 @dataclass
 class Service:
     """A process of the topology that is not Python (nginx, coturn)."""
@@ -214,7 +227,11 @@ class Topology:
     http_port: int = 0
     """nginx's plain HTTP port (the site's port 80)."""
 
-    async def start_instance(self, name: str) -> Process:
+    async def start_instance(self, name: str, *, fresh_port: bool = False) -> Process:
+        """Start instance `name` on its port (`fresh_port`: a new free one first, before
+        nginx knows the ports)."""
+        if fresh_port:
+            self.instance_ports[name] = free_port()
         env = os.environ | self.instance_env | {"ORBIT_RENDEZVOUS_INSTANCE_NAME": name}
         process = await spawn(
             [
@@ -319,10 +336,12 @@ async def topology(
     pki = make_pki(root / "pki")
     database = create_database(postgres_cluster)
     redis = start_redis(shared / "redis")
-    ports = {name: free_port() for name in INSTANCES}
+    ports: dict[str, int] = {}
     started = Topology(root, shared, pki, "", ports)
     try:
-        coturn, turn_port, started.turn_tls_port, secret = await start_coturn(root / "coturn", pki)
+        coturn, turn_port, started.turn_tls_port, secret = await retried(
+            lambda: start_coturn(root / "coturn", pki)
+        )
         started.services.append(coturn)
         started.instance_env = {"ORBIT_RENDEZVOUS_TURN_SHARED_SECRET": secret}
         started.instance_flags = [
@@ -339,9 +358,9 @@ async def topology(
         ]
         # One at a time: the first runs the database's migrations.
         for name in INSTANCES:
-            await started.start_instance(name)
-        nginx, port, started.http_port = await start_nginx(
-            shared / "nginx", pki, list(ports.values()), spread=spread
+            await retried(functools.partial(started.start_instance, name, fresh_port=True))
+        nginx, port, started.http_port = await retried(
+            lambda: start_nginx(shared / "nginx", pki, list(ports.values()), spread=spread)
         )
         started.services.append(nginx)
         started.url = f"https://127.0.0.1:{port}"
