@@ -22,6 +22,9 @@ The private names, and why:
   reads up to 64 KiB (after the handshake: handshake flights stay as aiortc
   sends them).
 
+- `RTCSctpTransport._cwnd`, which `_receive_sack_chunk` grows without bound while no
+  packet is lost (aiortc ignores the receiver's window): capped at `WINDOW_CAP` after
+  each SACK on a connection that sends large packets;
 - `RTCIceTransport._connection._nominated[1].protocol.transport` (the asyncio datagram
   transport of the nominated candidate pair): its socket's receive buffer is raised
   (`enlarge_receive_buffer`): the default 208 KiB holds a dozen 16 KiB datagrams, and a
@@ -62,6 +65,11 @@ SCTP_HEADERS = rtcsctptransport.SCTP_COMMON_HEADER_LENGTH + 16  # common header,
 LOOPBACK_USER_DATA = (DTLS_MAX_PLAINTEXT - SCTP_HEADERS) // 4 * 4  # 16356 bytes
 """The most user data one DATA chunk may carry so that its packet fits one DTLS record."""
 READ_SIZE = 1 << 16
+WINDOW_CAP = 512 * 1024
+"""The most bytes in flight: aiortc grows its congestion window without bound while no
+packet is lost (it ignores the receiver's window), and with a receive buffer that
+loses nothing it reached 2.7 MiB over 256 MiB: every byte in flight is a byte a chat
+message waits behind. On loopback a few hundred KiB carry the full rate."""
 RECEIVE_BUFFER = 4 * 1024 * 1024
 """The UDP receive buffer asked for (at most net.core.rmem_max: 4 MiB on Debian 12)."""
 """What the proxy reads of a record or of the outgoing BIO (a UDP datagram's most)."""
@@ -132,18 +140,33 @@ def _methods_for(user_data: int) -> dict[str, FunctionType]:
     return copies
 
 
-def send_large_packets(pc: RTCPeerConnection, user_data: int = LOOPBACK_USER_DATA) -> bool:
+def send_large_packets(
+    pc: RTCPeerConnection, user_data: int = LOOPBACK_USER_DATA, window: int = WINDOW_CAP
+) -> bool:
     """Cut `pc`'s data-channel messages into DATA chunks of `user_data` bytes from now on
-    (messages already cut keep their chunks). Only when the other side accepts large
-    packets (`accept_large_packets`) and the path carries them. False without an SCTP
-    transport."""
+    (messages already cut keep their chunks), with at most about `window` bytes in flight.
+    Only when the other side accepts large packets (`accept_large_packets`) and the path
+    carries them. False without an SCTP transport."""
     sctp = pc.sctp
     if sctp is None:
         return False
-    for name, method in _methods_for(user_data).items():
+    methods = _methods_for(user_data)
+    for name, method in methods.items():
         setattr(sctp, name, MethodType(method, sctp))
-    sctp._cwnd = max(sctp._cwnd, 3 * user_data)  # aiortc's initial window, in large chunks
+    receive_sack = methods["_receive_sack_chunk"]
+
+    async def receive_sack_capped(self: RTCSctpTransport, chunk: Any) -> None:
+        await receive_sack(self, chunk)  # it may send, with at most one chunk over the cap
+        self._cwnd = min(self._cwnd, window)
+
+    sctp._receive_sack_chunk = MethodType(receive_sack_capped, sctp)  # type: ignore[method-assign]
+    sctp._cwnd = min(max(sctp._cwnd, 3 * user_data), window)  # aiortc's first, in large chunks
     return True
+
+
+def congestion_window(pc: RTCPeerConnection) -> int | None:
+    """The bytes `pc`'s SCTP association may have in flight now (None: no association)."""
+    return int(pc.sctp._cwnd) if pc.sctp is not None else None
 
 
 def sends_large_packets(pc: RTCPeerConnection) -> int | None:
@@ -233,6 +256,7 @@ __all__ = [
     "accept_large_packets",
     "accepts_large_packets",
     "check",
+    "congestion_window",
     "enlarge_receive_buffer",
     "records_received",
     "send_large_packets",
