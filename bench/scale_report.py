@@ -14,6 +14,8 @@ from .scale_measure import Load
 TARGET_P99_MS = 20.0
 TARGET_PAIRS = 10_000
 Row = dict[str, Any]
+WRAPPERS = ("rendezvous/http.py", "orbitcore/errors.py", "signaling_socket_seed_form", "(_open)")
+"""Functions that only wrap a request's handler: left out of the profile note."""
 
 
 def _p(load: Load | None, which: str) -> float:
@@ -40,6 +42,7 @@ def steps_table(steps: Sequence[Load], baseline: Load | None) -> str:
         "max ms",
         "RSS/pair KiB",
         "server fds",
+        "full GCs relaying (max ms) / all",
         "server CPU %",
         "load-gen CPU %",
         "held",
@@ -55,6 +58,7 @@ def steps_table(steps: Sequence[Load], baseline: Load | None) -> str:
                 num(_p(load, "max"), 1),
                 num(load.rss_per_pair_kib, 1),
                 "+".join(f"{n:,}" for n in load.server_fds) or "-",
+                _pauses(load),
                 num(load.server_cpu_percent, 0),
                 num(load.loadgen_cpu_percent, 0),
                 "yes" if load.held else "NO",
@@ -65,6 +69,13 @@ def steps_table(steps: Sequence[Load], baseline: Load | None) -> str:
     for load in stopped:
         out += f"\n{load.pairs_requested:,} pairs on 1 instance: {load.stopped_by}"
     return out
+
+
+def _pauses(load: Load) -> str:
+    if load.gc is None:
+        return "-"
+    gc = load.gc
+    return f"{gc.relaying} ({num(gc.relaying_max_ms, 0)}) / {gc.all} ({num(gc.all_max_ms, 0)})"
 
 
 def _row(figure: str, value: float, base: float | None, base_name: str, digits: int) -> Row:
@@ -237,12 +248,24 @@ def notes(
                 f"{load.relay.sender_max_lag_ms:,.0f} ms behind its schedule (the machine "
                 "is saturated; the latencies include its queueing)"
             )
+    for load in [*steps, *shared]:
+        if load.gc is not None and load.gc.all:
+            out.append(
+                f"{load.label}, {load.pairs_requested:,} pairs: {load.gc.all} full garbage "
+                f"collections since start, the longest {load.gc.all_max_ms:,.0f} ms "
+                f"({load.gc.relaying} while relaying, longest {load.gc.relaying_max_ms:,.0f} ms); "
+                "each one holds every socket of its instance"
+            )
     for name, profile in profiles.items():
         if not profile:
             continue
         shown = ", ".join(f"{e['function']} {e['own_percent']}%" for e in profile["own"][:4])
         out.append(f"profile {name}, {profile['busy_seconds']} s busy; own time: {shown}")
-        inner = [e for e in profile["project_cumulative"] if "/http.py" not in e["function"]]
+        inner = [
+            e
+            for e in profile["project_cumulative"]
+            if not any(w in e["function"] for w in WRAPPERS)
+        ]
         shown = ", ".join(f"{e['function']} {e['cumulative_percent']}%" for e in inner[:5])
         out.append(f"profile {name}, the project's functions (cumulative): {shown}")
     return out

@@ -92,6 +92,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     add("--scale-probes", type=int, default=2000, help="probes relayed at each load")
     add("--scale-probe-rate", type=float, default=1000.0, help="probes per second over all pairs")
+    add(
+        "--scale-repeats",
+        type=int,
+        default=1,
+        help="relay rounds at each load (the round with the median p99 is reported)",
+    )
     add("--scale-payload-bytes", type=int, default=512, help="padding in each probe")
     add("--scale-setup-concurrency", type=int, default=100, help="pairs set up at once")
     add("--scale-drain-timeout", type=float, default=15.0, help="seconds to wait for late probes")
@@ -101,7 +107,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    for name in ("probes", "setup_concurrency", "issues", "issue_concurrency"):
+    for name in ("probes", "repeats", "setup_concurrency", "issues", "issue_concurrency"):
         if getattr(args, f"scale_{name}") < 1:
             parser.error(f"--scale-{name.replace('_', '-')} must be at least 1")
     if args.scale_probe_rate <= 0 or args.scale_drain_timeout <= 0:
@@ -117,6 +123,7 @@ def _plan(args: argparse.Namespace) -> RelayPlan:
         payload_bytes=args.scale_payload_bytes,
         drain_timeout=args.scale_drain_timeout,
         setup_concurrency=args.scale_setup_concurrency,
+        repeats=args.scale_repeats,
     )
 
 
@@ -253,6 +260,7 @@ PARAMETERS = (
     "scale_full",
     "scale_probes",
     "scale_probe_rate",
+    "scale_repeats",
     "scale_payload_bytes",
     "scale_setup_concurrency",
     "scale_drain_timeout",
