@@ -50,6 +50,7 @@ from .adapters.aiortc_internals import (
     presented_certificate_fingerprint,
     retransmit_checks_on_incoming,
 )
+from .adapters.sctp_packets import send_first
 from .ice import plan_configuration, use_loopback_only
 from .ice_plan import IcePlans
 from .media.passthrough import drain, prefer_codecs
@@ -182,6 +183,7 @@ class Peer:
             channel.close()
             return
         self._channel = channel
+        send_first(self._pc, channel)  # chat goes ahead of a file's queued chunks
         generation = self.generation
         channel.on("message", self._current(generation, self._received))
         channel.on("close", self._current(generation, self._closed))

@@ -67,6 +67,7 @@ class Pair:
         self.answerer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.accepted: list[bool] = []
         self.received: dict[str, list[bytes | str]] = {"bulk": [], "chat": []}
+        self.order: list[str] = []  # the label of each message as it arrived
         self.arrived = asyncio.Event()
         for pc in (self.offerer, self.answerer):
             pc.on("connectionstatechange", lambda pc=pc: self._connected(pc))
@@ -79,6 +80,7 @@ class Pair:
     def _adopt(self, channel: RTCDataChannel) -> None:
         def received(data: bytes | str) -> None:
             self.received[channel.label].append(data)
+            self.order.append(channel.label)
             if all(len(got) == MESSAGES for got in self.received.values()):
                 self.arrived.set()
 
@@ -164,3 +166,23 @@ async def test_accepting_alone_changes_nothing_aiortc_sends(pair: Pair) -> None:
     sent = await pair.transfer(bulk, chat)
     assert pair.packets_received() - before > sum(map(len, sent)) / 1200
     assert pair.received["chat"] == [f"line {n}" for n in range(MESSAGES)]
+
+
+@pytest.mark.parametrize("first", [True, False])
+async def test_send_first_puts_chat_ahead_of_queued_bulk(pair: Pair, first: bool) -> None:
+    bulk, chat = await pair.connect()
+    assert not first or adapter.send_first(pair.offerer, chat)
+    for n in range(MESSAGES):  # all queued at once: aiortc flushes them in a task
+        bulk.send(bytes([n]) * MESSAGE)
+    chat.send("line 0")
+    for n in range(1, MESSAGES):
+        chat.send(f"line {n}")
+    async with asyncio.timeout(TIMEOUT):
+        await pair.arrived.wait()
+    assert pair.received["chat"] == [f"line {n}" for n in range(MESSAGES)]  # in order
+    assert pair.received["bulk"] == [bytes([n]) * MESSAGE for n in range(MESSAGES)]
+    chat_at = pair.order.index("chat")
+    if first:  # behind at most the message SCTP had already cut into packets
+        assert chat_at <= 1, pair.order
+    else:
+        assert chat_at == MESSAGES, pair.order

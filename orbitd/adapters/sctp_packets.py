@@ -25,6 +25,10 @@ The private names, and why:
 - `RTCSctpTransport._cwnd`, which `_receive_sack_chunk` grows without bound while no
   packet is lost (aiortc ignores the receiver's window): capped at `WINDOW_CAP` after
   each SACK on a connection that sends large packets;
+- `RTCSctpTransport._data_channel_send` (what `RTCDataChannel.send` calls: it appends
+  to `_data_channel_queue`, a deque of (channel, protocol, data) that a task flushes
+  into SCTP in order): the chat channel's messages are moved ahead of the other
+  channels' there (`send_first`);
 - `RTCIceTransport._connection._nominated[1].protocol.transport` (the asyncio datagram
   transport of the nominated candidate pair): its socket's receive buffer is raised
   (`enlarge_receive_buffer`): the default 208 KiB holds a dozen 16 KiB datagrams, and a
@@ -49,6 +53,7 @@ from typing import Any
 
 import aioice.ice
 from aiortc import (
+    RTCDataChannel,
     RTCDtlsTransport,
     RTCIceGatherer,
     RTCIceTransport,
@@ -195,6 +200,29 @@ def enlarge_receive_buffer(pc: RTCPeerConnection, size: int = RECEIVE_BUFFER) ->
     return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
 
+def send_first(pc: RTCPeerConnection, channel: RTCDataChannel) -> bool:
+    """From now on `channel`'s messages go ahead of the other channels' messages waiting
+    in `pc`'s SCTP association (each channel's own order kept): a chat line then waits
+    only for what SCTP has already cut into packets, not behind a file's buffered
+    chunks. False without an association."""
+    sctp = pc.sctp
+    if sctp is None:
+        return False
+    queue_send = sctp._data_channel_send
+
+    def send(sending: RTCDataChannel, data: bytes | str) -> None:
+        queue_send(sending, data)  # appended last; aiortc flushes in a task of its own
+        if sending is not channel:
+            return
+        queue = sctp._data_channel_queue
+        item = queue.pop()
+        after = max((n + 1 for n, queued in enumerate(queue) if queued[0] is channel), default=0)
+        queue.insert(after, item)
+
+    sctp._data_channel_send = send  # type: ignore[method-assign, assignment]
+    return True
+
+
 # --- what the library must still have -----------------------------------------------------
 
 
@@ -238,10 +266,22 @@ def _probe_pair_transport() -> str | None:
     return None if "protocol" in init.co_names else "CandidatePair has no protocol"
 
 
+def _probe_channel_queue() -> str | None:
+    send = inspect.unwrap(RTCSctpTransport._data_channel_send)
+    if list(inspect.signature(send).parameters) != ["self", "channel", "data"]:
+        return "RTCSctpTransport._data_channel_send changed its parameters"
+    if "_data_channel_queue" not in send.__code__.co_names:
+        return "RTCSctpTransport._data_channel_send no longer queues in _data_channel_queue"
+    if "_data_channel_queue" not in RTCSctpTransport.__init__.__code__.co_names:
+        return "RTCSctpTransport has no _data_channel_queue"
+    return None
+
+
 REQUIRED: tuple[Requirement, ...] = (
     Requirement("aiortc RTCSctpTransport USERDATA_MAX_LENGTH methods", _probe_sized_methods),
     Requirement("aiortc RTCDtlsTransport._ssl reads", _probe_dtls_reads),
     Requirement("aioice nominated pair's datagram transport", _probe_pair_transport),
+    Requirement("aiortc RTCSctpTransport._data_channel_queue", _probe_channel_queue),
 )
 
 
@@ -259,6 +299,7 @@ __all__ = [
     "congestion_window",
     "enlarge_receive_buffer",
     "records_received",
+    "send_first",
     "send_large_packets",
     "sends_large_packets",
 ]
