@@ -31,8 +31,9 @@ else: no ICE servers, and 127.0.0.1 as the only host candidate (as
   {"cmd": "close"}               closes the connection; answers {}
 
 With `--large-packets` both peers cut data-channel messages into SCTP chunks of up
-to 16 KiB and raise their UDP receive buffer (`orbitd.adapters.sctp_packets`, what
-orbitd does on loopback); with `--uvloop` they run on orbitd's event loop.
+to 16 KiB, raise their UDP receive buffer and send chat ahead of bulk data
+(`orbitd.adapters.sctp_packets`, what orbitd does on loopback); with `--uvloop` they
+run on uvloop (orbitd's setting event_loop).
 
 Times are `time.perf_counter_ns()`, which is CLOCK_MONOTONIC on Linux: one
 clock for every process on the machine, so the two peers' stamps compare.
@@ -55,6 +56,7 @@ from orbitd.adapters.aiortc_internals import use_loopback_host_addresses
 from orbitd.adapters.sctp_packets import (
     accept_large_packets,
     enlarge_receive_buffer,
+    send_first,
     send_large_packets,
 )
 from orbitd.event_loop import loop_factory
@@ -105,6 +107,8 @@ class Peer:
         if self.pc is not None and accept_large_packets(self.pc):
             enlarge_receive_buffer(self.pc)
             send_large_packets(self.pc)
+            if self.channel is not None:  # the offerer's chat, ahead of bulk (as orbitd)
+                send_first(self.pc, self.channel)
 
     def _adopt(self, channel: RTCDataChannel) -> None:
         if channel.label == BULK_LABEL:
