@@ -67,7 +67,8 @@ def test_the_confirm_announces_version_features_and_software() -> None:
 
 
 def test_same_major_agrees_on_the_features_both_announce() -> None:
-    newer = Announcement("1.9", ("chat", "calls", "files"), "orbitd 9.0")
+    # A newer daemon: a feature this one does not know (and none of this one's newer ones).
+    newer = Announcement("1.9", ("chat", "calls", "holograms"), "orbitd 9.0")
     host, guest, host_got, guest_got = exchange(Announcement(), newer)
     assert host_got == guest_got == []  # nothing to do: the handshake goes on
     assert host.agreement == version.Agreement("1.9", "orbitd 9.0", frozenset({"chat", "calls"}))
