@@ -59,7 +59,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add("--file-mib", type=int, default=1024, help="the file the daemons move, in MiB")
     add("--baseline-mib", type=int, default=256, help="what each baseline moves, in MiB")
     add("--messages", type=int, default=300, help="chat messages sent during each transfer")
-    add("--message-interval-ms", type=float, default=20.0, help="pace of the chat messages")
+    add(
+        "--message-interval-ms",
+        type=float,
+        default=50.0,
+        help="pace of the chat messages (300 at 50 ms: 15 s, about a 1 GiB transfer here)",
+    )
     add("--message-bytes", type=int, default=200, help="size of each chat message")
     add("--chunk-kib", type=int, default=64, help="the baselines' message size on the channel")
     add(
