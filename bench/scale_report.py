@@ -100,6 +100,25 @@ def _find(loads: Sequence[Load], pairs: int, count: int | None = None) -> Load |
     return None
 
 
+def _nearest(
+    loads: Sequence[Load], pairs: int, name: str, count: int | None = None
+) -> tuple[Load | None, str]:
+    """The load of `pairs` pairs held, else the largest one held below it (one instance
+    cannot hold 10,000 pairs here: the descriptor limit), with its name for the table."""
+    same = _find(loads, pairs, count)
+    if same is not None:
+        return same, name
+    below = [
+        load
+        for load in loads
+        if load.held and load.pairs_requested < pairs and (count is None or load.instances == count)
+    ]
+    if not below:
+        return None, name
+    top = max(below, key=lambda load: load.pairs_requested)
+    return top, f"{name}, {top.pairs_requested:,} pairs"
+
+
 def rows(
     steps: Sequence[Load],
     baseline: Load | None,
@@ -142,10 +161,10 @@ def rows(
             continue
         if load.instances == 1:
             continue
-        one = _find(shared, load.pairs_requested, 1)
-        memory = _find(steps, load.pairs_requested)
+        one, one_name = _nearest(shared, load.pairs_requested, "1 inst. + Redis", 1)
+        memory, memory_name = _nearest(steps, load.pairs_requested, "1 inst. in memory")
         for which in ("p50", "p99"):
-            for base, name in ((one, "1 inst. + Redis"), (memory, "1 inst. in memory")):
+            for base, name in ((one, one_name), (memory, memory_name)):
                 out.append(
                     _row(
                         f"relay {which} ms, {where}",
@@ -160,7 +179,7 @@ def rows(
                 f"RSS per pair KiB, {where}",
                 load.rss_per_pair_kib,
                 memory.rss_per_pair_kib if memory else None,
-                "1 inst. in memory",
+                memory_name,
                 1,
             )
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +48,7 @@ from .scale_measure import (
 from .shared_state import postgres_server, redis_server
 from .targets import Rendezvous
 
-FULL_STEPS = (2000, 4000, 6000, 8000, 9000, 9500, 10000)
+FULL_STEPS = (2000, 5000, 8000, 9000, 9500, 10000)
 FULL_LOADS = (5000, 10000, 20000)
 WARMUP_PAIRS = 4
 PROFILE_PAIRS = 1000
@@ -176,28 +177,44 @@ async def shared(
     logs: Path,
     setup: InstanceSetup,
     count: int,
-    pairs: int,
+    loads: Sequence[int],
     profile: Path | None = None,
-) -> Load:
+) -> list[Load]:
+    """`count` instances on the shared state, holding each of `loads` pairs in turn (more
+    pairs opened for each, as in the step-up); a load that no process here could hold by
+    the descriptor limit is reported, not tried."""
     label = f"{count} instance{'s' if count > 1 else ''}, PostgreSQL + Redis"
-    why = over_descriptors(pairs, count)
-    if why:
-        say(f"scale: {label}, {pairs:,} pairs: not run ({why})")
-        return not_run(label, count, pairs, why)
+    out = []
+    runnable = []
+    for pairs in sorted(loads):
+        why = over_descriptors(pairs, count)
+        if why:
+            say(f"scale: {label}, {pairs:,} pairs: not run ({why})")
+            out.append(not_run(label, count, pairs, why))
+        else:
+            runnable.append(pairs)
+    if not runnable:
+        return out
     plan = _plan(args)
-    tag = f"shared{count}x{pairs}"
+    tag = f"shared{count}"
     async with (
         instances(count, setup, logs, tag, profile) as servers,
-        load_pool(workers_for(pairs), "rendezvous", [s.url for s in servers], logs) as pool,
+        load_pool(workers_for(runnable[-1]), "rendezvous", [s.url for s in servers], logs) as pool,
     ):
         await _warm(pool, plan)
         idle = rss_mib(servers)
-        say(f"scale: {label}, {pairs:,} pairs")
         profiled = servers[0] if profile else None
-        load = await hold(label, pool, servers, pairs, plan, idle, profiled=profiled)
-        say(f"scale: {scale_report.brief(load)}")
+        for n, pairs in enumerate(runnable):
+            say(f"scale: {label}, {pairs:,} pairs")
+            load = await hold(label, pool, servers, pairs, plan, idle, profiled=profiled)
+            say(f"scale: {scale_report.brief(load)}")
+            out.append(load)
+            if not load.held:
+                why = f"not tried: {pairs:,} pairs were not held"
+                out += [not_run(label, count, later, why) for later in runnable[n + 1 :]]
+                break
         await pool.close()
-    return load
+    return out
 
 
 async def issue_rate(
@@ -239,16 +256,16 @@ async def measure_all(args: argparse.Namespace, logs: Path) -> Measured:
     async with postgres_server() as pg_url, redis_server() as redis_url:
         issues["postgresql"] = await issue_rate(args, logs, pg_url, "postgresql")
         setup = InstanceSetup(pg_url, redis_url, args.server_log_level)
-        for pairs in args.scale_loads:
-            for count in sorted({1, *args.scale_instances}):
-                loads.append(await shared(args, logs, setup, count, pairs))
+        for count in sorted({1, *args.scale_instances}):
+            loads += await shared(args, logs, setup, count, args.scale_loads)
+        loads.sort(key=lambda load: (load.pairs_requested, load.instances))
         if not args.scale_no_profile:
             dump = logs / "issuing.prof"
             await issue_rate(args, logs, pg_url, "postgresql-profiled", dump)
             profiles["issuing_tokens_postgresql"] = profile_summary(dump)
             dump = logs / "relaying.prof"
             pairs = min(PROFILE_PAIRS, *args.scale_loads)
-            await shared(args, logs, setup, 2, pairs, dump)
+            await shared(args, logs, setup, 2, [pairs], dump)
             profiles[f"relaying_2_instances_redis_{pairs}_pairs"] = profile_summary(dump)
     return Measured(steps, baseline, loads, issues, profiles)
 
