@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import math
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -88,7 +89,15 @@ class _Worker:
         async with asyncio.timeout(ANSWER_TIMEOUT):
             line = await self.proc.stdout.readline()
         if not line:
-            raise BenchError(f"load-generator worker {self.number} exited: {tail(self.log)}")
+            code = await self.proc.wait()
+            if code == -signal.SIGKILL:
+                raise BenchError(
+                    f"limit: memory? load-generator worker {self.number} was killed (SIGKILL, "
+                    "what the kernel does when memory runs out)"
+                )
+            raise BenchError(
+                f"load-generator worker {self.number} exited ({code}): {tail(self.log)}"
+            )
         answer: dict[str, Any] = json.loads(line)
         if "error" in answer:
             raise BenchError(f"load-generator worker {self.number}: {answer['error']}")

@@ -130,3 +130,17 @@ async def test_the_suite_runs_end_to_end_at_a_tiny_size(tmp_path: Path) -> None:
     figures = [row["figure"] for row in document["rows"]]
     assert "token issues/s, PostgreSQL" in figures
     assert "relay p99 ms, 1 instance, 20 pairs" in figures
+
+
+def test_a_load_one_instance_cannot_hold_is_compared_with_the_largest_it_held() -> None:
+    limited = "limit: descriptors: instance 0 holds 19,995 of the 20,000 descriptors"
+    steps = [_load(1, 5_000, 2.0), _load(1, 9_500, 4.0), _load(1, 10_000, None, limited)]
+    shared = [_load(1, 5_000, 3.0), _load(4, 20_000, 8.0)]
+    table_rows = scale_report.rows(steps, None, shared, {})
+    p99 = [r for r in table_rows if r["figure"] == "relay p99 ms, 4 inst. + Redis, 20,000 pairs"]
+    assert [(r["baseline"], r["baseline_value"], r["ratio"]) for r in p99] == [
+        ("1 inst. + Redis, 5,000 pairs", 3.0, 8.0 / 3.0),
+        ("1 inst. in memory, 9,500 pairs", 4.0, 2.0),
+    ]
+    stopped = [r for r in table_rows if r["figure"] == "1 instance, 10,000 pairs"]
+    assert stopped == [{"figure": "1 instance, 10,000 pairs", "text": limited}]
