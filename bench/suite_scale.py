@@ -96,7 +96,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     add(
         "--scale-repeats",
         type=int,
-        default=1,
+        default=3,
         help="relay rounds at each load (the round with the median p99 is reported)",
     )
     add("--scale-payload-bytes", type=int, default=512, help="padding in each probe")
