@@ -10,6 +10,7 @@ import resource
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiohttp import ClientConnectorError
@@ -19,7 +20,15 @@ from bench import limits, scale_report
 from bench.limits import limit_of
 from bench.loadgen_pool import OpenOutcome, load_pool, shares
 from bench.procs import REPO, Server, python_module, running
-from bench.scale_measure import Load, fd_limit, not_run, over_descriptors, stopped_by
+from bench.scale_measure import (
+    Load,
+    Pauses,
+    fd_limit,
+    gc_log_of,
+    not_run,
+    over_descriptors,
+    stopped_by,
+)
 from bench.stats import Summary
 
 
@@ -144,3 +153,13 @@ def test_a_load_one_instance_cannot_hold_is_compared_with_the_largest_it_held() 
     ]
     stopped = [r for r in table_rows if r["figure"] == "1 instance, 10,000 pairs"]
     assert stopped == [{"figure": "1 instance, 10,000 pairs", "text": limited}]
+
+
+def test_pauses_count_the_full_collections_inside_the_relay_window(tmp_path: Path) -> None:
+    logs = [tmp_path / "a-0.log", tmp_path / "a-1.log"]
+    gc_log_of(logs[0]).write_text('{"t": 1.0, "ms": 300.0}\n{"t": 5.0, "ms": 40.0}\n')
+    gc_log_of(logs[1]).write_text('{"t": 6.5, "ms": 90.0}\n')
+    servers = [SimpleNamespace(log_path=log) for log in logs]
+    pauses = Pauses.of(servers, 4.0, 7.0)  # type: ignore[arg-type]
+    assert pauses == Pauses(relaying=2, relaying_max_ms=90.0, all=3, all_max_ms=300.0,
+                            all_total_ms=430.0)  # fmt: skip
