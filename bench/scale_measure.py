@@ -109,15 +109,23 @@ class Pauses:
     all: int
     all_max_ms: float
     all_total_ms: float
+    stalls_relaying: int = 0
+    """Event-loop wake-ups over 10 ms late while relaying (any cause), over the instances."""
+    stalls_relaying_max_ms: float = 0.0
 
     @classmethod
     def of(cls, servers: Sequence[Server], start: float, end: float) -> Pauses:
         pauses: list[tuple[float, float]] = []
+        stalls: list[float] = []
         for server in servers:
             with contextlib.suppress(OSError):
                 for line in gc_log_of(server.log_path).read_text().splitlines():
                     entry = json.loads(line)
-                    pauses.append((float(entry["t"]), float(entry["ms"])))
+                    if "stall_ms" in entry:
+                        if start <= float(entry["t"]) <= end:
+                            stalls.append(float(entry["stall_ms"]))
+                    else:
+                        pauses.append((float(entry["t"]), float(entry["ms"])))
         during = [ms for t, ms in pauses if start <= t <= end]
         every = [ms for _t, ms in pauses]
         return cls(
@@ -126,6 +134,8 @@ class Pauses:
             all=len(every),
             all_max_ms=max(every, default=0.0),
             all_total_ms=sum(every),
+            stalls_relaying=len(stalls),
+            stalls_relaying_max_ms=max(stalls, default=0.0),
         )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .rendezvous_load import IssueResult
 from .report import num, ratio, render
-from .scale_measure import Load
+from .scale_measure import Load, Pauses
 
 TARGET_P99_MS = 20.0
 TARGET_PAIRS = 10_000
@@ -43,6 +43,7 @@ def steps_table(steps: Sequence[Load], baseline: Load | None) -> str:
         "RSS/pair KiB",
         "server fds",
         "full GCs relaying (max ms) / all",
+        "loop stalls relaying (max ms)",
         "server CPU %",
         "load-gen CPU %",
         "held",
@@ -59,6 +60,7 @@ def steps_table(steps: Sequence[Load], baseline: Load | None) -> str:
                 num(load.rss_per_pair_kib, 1),
                 "+".join(f"{n:,}" for n in load.server_fds) or "-",
                 _pauses(load),
+                "-" if load.gc is None else _stalls(load.gc),
                 num(load.server_cpu_percent, 0),
                 num(load.loadgen_cpu_percent, 0),
                 "yes" if load.held else "NO",
@@ -76,6 +78,10 @@ def _pauses(load: Load) -> str:
         return "-"
     gc = load.gc
     return f"{gc.relaying} ({num(gc.relaying_max_ms, 0)}) / {gc.all} ({num(gc.all_max_ms, 0)})"
+
+
+def _stalls(gc: Pauses) -> str:
+    return f"{gc.stalls_relaying} ({num(gc.stalls_relaying_max_ms, 0)})"
 
 
 def _row(figure: str, value: float, base: float | None, base_name: str, digits: int) -> Row:
