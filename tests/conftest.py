@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from rendezvous.app import create_app
 from rendezvous.keys import SERVICE
 from rendezvous.service import Rendezvous
 from rendezvous.settings import load_config
+from tests.processes import start_rendezvous
 
 # The browser, coturn, PostgreSQL and Redis fixtures, registered here for every test module.
 pytest_plugins = ("tests.browser", "tests.coturn", "tests.postgres", "tests.redis_server")
@@ -103,3 +105,11 @@ async def active_session(client: RendezvousClient, **body: Any) -> str:
     await join(client, token, "host-identity")
     await join(client, token, "guest-identity")
     return token
+
+
+@pytest.fixture
+async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
+    """A real rendezvous process (tests/processes.py) for daemons to meet at; its URL."""
+    process, url = await start_rendezvous(tmp_path)
+    yield url
+    await process.stop()

@@ -6,25 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from orbitcore.protocol.version import FEATURES
 from tests.files_client import MiB, download, expected_sha256, file_event, listed, offer, upload
-from tests.processes import Daemon, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon
 from tests.test_orbitd_chat import connect
 from tests.test_orbitd_hostile_peer import chat_still_works, daemon, meet
 
 __all__ = ["daemon"]  # a fixture, used by name
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 async def two(

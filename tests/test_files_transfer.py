@@ -21,18 +21,10 @@ from tests.files_client import (
     offer,
     upload,
 )
-from tests.processes import Daemon, Process, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon
 from tests.test_orbitd_chat import connect
 
 MARKER = "Zebra-Quokka-7731"
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process: Process
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 @pytest.fixture

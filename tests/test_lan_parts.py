@@ -4,7 +4,6 @@ identity keys bound into the LAN PAKE. The same sessions across network namespac
 tests/test_lan_session.py.
 """
 
-
 from __future__ import annotations
 
 import asyncio

@@ -8,27 +8,16 @@ import asyncio
 import json
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from orbitcore.protocol.version import FEATURES
 from orbitd.adapters.sctp_packets import LOOPBACK_USER_DATA
 from tests.files_client import MiB, download, expected_sha256, file_event, offer, upload
-from tests.processes import Daemon, Process, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon
 from tests.test_orbitd_chat import connect
 
 WITHOUT = ",".join(f for f in FEATURES if f != "large-packets")
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process: Process
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 async def start_pair(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +11,9 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.evil_rendezvous import OwnPake, Tamper, evil_app, flip_sealed
-from tests.processes import Daemon, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon
 
 MakeServer = Callable[..., Awaitable[TestServer]]
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 async def daemons_behind(

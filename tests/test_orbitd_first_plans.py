@@ -6,27 +6,16 @@ could carry them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from rendezvous.turn import mint
 from tests.coturn import Coturn, coturn, free_port
-from tests.processes import Daemon, Process, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon
 from tests.test_orbitd_ice import connect
 
 __all__ = ["coturn"]  # the fixture
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process: Process
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 async def next_of(daemon: Daemon, kind: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,11 @@ from orbitd.preferences import PreferenceError, PreferencesStore
 from orbitd.settings import Config
 from rendezvous.turn import mint
 from tests.coturn import Coturn, coturn
-from tests.processes import Daemon, Process, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon, start_rendezvous
 
 __all__ = ["coturn"]  # the fixture
 
 CANDIDATE = re.compile(r"^a=candidate:\S+ \d+ \S+ \d+ (\S+) \d+ typ (\w+)", re.M)
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process: Process
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 async def connect(alice: Daemon, bob: Daemon) -> list[dict[str, Any]]:

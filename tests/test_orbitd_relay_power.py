@@ -6,25 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from aiohttp.test_utils import TestServer
 
 from tests.evil_rendezvous import Recorder, drop_relayed, evil_app
-from tests.processes import Daemon, start_daemon, start_rendezvous
+from tests.processes import Daemon, start_daemon
 
 MakeServer = Callable[..., Awaitable[TestServer]]
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 async def behind(

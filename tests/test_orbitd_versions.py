@@ -6,21 +6,10 @@ minor talks, with only the features both announce."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from orbitcore.protocol.version import PROTOCOL_VERSION
-from tests.processes import Daemon, Process, start_daemon, start_rendezvous
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process: Process
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
+from tests.processes import Daemon, start_daemon
 
 
 async def meet(alice: Daemon, bob: Daemon) -> str:

@@ -14,7 +14,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page
 
 from orbitcore.i18n import catalog
-from tests.processes import Daemon, Process, start_daemon, start_rendezvous
+from tests.processes import Daemon, Process, start_daemon
 
 # The `browser` fixture. Its module is imported by pytest itself (imported here first, it
 # could not be assert-rewritten); `shot` imports it late for the same reason.
@@ -28,13 +28,6 @@ def text(language: str, dotted: str) -> str:
         node = node[part]
     assert isinstance(node, str)
     return node
-
-
-@pytest.fixture
-async def rendezvous(tmp_path: Path) -> AsyncIterator[str]:
-    process, url = await start_rendezvous(tmp_path)
-    yield url
-    await process.stop()
 
 
 @pytest.fixture
