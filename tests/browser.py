@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
-from tests.processes import Daemon
+from tests.processes import Daemon, start_daemon
 
 CHROMIUM = os.environ.get("ORBIT_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -77,3 +78,15 @@ async def screenshot(page: Page, name: str) -> None:
     """Save SCREENSHOTS/NAME.png (docs/screenshots under `make screenshots`, for the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+async def ui_pair(tmp_path: Path, rendezvous: str) -> AsyncIterator[tuple[Daemon, Daemon]]:
+    """Alice's and Bob's daemons on one real rendezvous, their UIs open to a browser with no
+    login link (`open_ui`)."""
+    alice, bob = await asyncio.gather(
+        start_daemon(tmp_path, "alice", rendezvous, api_login=False),
+        start_daemon(tmp_path, "bob", rendezvous, api_login=False),
+    )
+    yield alice, bob
+    await asyncio.gather(alice.close(), bob.close())

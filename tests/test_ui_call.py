@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import Browser, Locator, Page, Request, Response, expect
 
 from tests.browser import call_browser, open_ui, screenshot
@@ -54,18 +52,6 @@ FRAMES = """async (id) => {
 }"""
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Daemon, Daemon]]:
-    rendezvous, url = await start_rendezvous(tmp_path)
-    alice, bob = await asyncio.gather(
-        start_daemon(tmp_path, "alice", url, api_login=False),
-        start_daemon(tmp_path, "bob", url, api_login=False),
-    )
-    yield alice, bob
-    await asyncio.gather(alice.close(), bob.close())
-    await rendezvous.stop()
-
-
 def watch(page: Page) -> list[str]:
     """Script errors and console errors, except the daemon's refusals the page handles."""
     problems: list[str] = []
@@ -79,8 +65,8 @@ def watch(page: Page) -> list[str]:
     return problems
 
 
-async def connected(browser: Browser, pair: tuple[Daemon, Daemon]) -> tuple[Page, Page]:
-    alice_daemon, bob_daemon = pair
+async def connected(browser: Browser, ui_pair: tuple[Daemon, Daemon]) -> tuple[Page, Page]:
+    alice_daemon, bob_daemon = ui_pair
     _, alice = await open_ui(browser, alice_daemon)
     _, bob = await open_ui(browser, bob_daemon)
     invite = await request_token(alice)
@@ -159,9 +145,9 @@ async def local_enabled(page: Page, kind: str) -> bool:
 
 
 async def test_call_answer_mute_camera_hang_up_call_again_and_decline(
-    call_browser: Browser, pair: tuple[Daemon, Daemon]
+    call_browser: Browser, ui_pair: tuple[Daemon, Daemon]
 ) -> None:
-    alice, bob = await connected(call_browser, pair)
+    alice, bob = await connected(call_browser, ui_pair)
     problems = watch(alice) + watch(bob)
 
     # Alice calls; Bob's page rings with the focus on Accept and answers with the keyboard.
@@ -245,9 +231,9 @@ async def test_call_answer_mute_camera_hang_up_call_again_and_decline(
 
 
 async def test_both_call_at_once_a_refused_camera_and_the_session_end(
-    call_browser: Browser, pair: tuple[Daemon, Daemon]
+    call_browser: Browser, ui_pair: tuple[Daemon, Daemon]
 ) -> None:
-    alice, bob = await connected(call_browser, pair)
+    alice, bob = await connected(call_browser, ui_pair)
     problems = watch(alice) + watch(bob)
 
     # The session page with its call panel stays within its budget, in both languages.

@@ -13,10 +13,8 @@ import hashlib
 import os
 import re
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, Download, FilePayload, Locator, Page, Route, expect
 
 from tests.browser import browser, open_ui, screenshot
@@ -95,20 +93,8 @@ RECORD = """(name) => {
 }"""
 
 
-@pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Daemon, Daemon]]:
-    rendezvous, url = await start_rendezvous(tmp_path)
-    alice, bob = await asyncio.gather(
-        start_daemon(tmp_path, "alice", url, api_login=False),
-        start_daemon(tmp_path, "bob", url, api_login=False),
-    )
-    yield alice, bob
-    await asyncio.gather(alice.close(), bob.close())
-    await rendezvous.stop()
-
-
-async def connected(browser: Browser, pair: tuple[Daemon, Daemon]) -> tuple[Page, Page]:
-    alice_daemon, bob_daemon = pair
+async def connected(browser: Browser, ui_pair: tuple[Daemon, Daemon]) -> tuple[Page, Page]:
+    alice_daemon, bob_daemon = ui_pair
     _, alice = await open_ui(browser, alice_daemon)
     _, bob = await open_ui(browser, bob_daemon)
     invite = await request_token(alice)
@@ -140,9 +126,9 @@ async def sha256(download: Download) -> str:
 
 
 async def test_drop_accept_watch_the_progress_and_save_the_same_bytes(
-    browser: Browser, pair: tuple[Daemon, Daemon]
+    browser: Browser, ui_pair: tuple[Daemon, Daemon]
 ) -> None:
-    alice, bob = await connected(browser, pair)
+    alice, bob = await connected(browser, ui_pair)
     problems = watch(alice) + watch(bob)
 
     sent = await make(alice, "orbit-64.bin", 64 * MIB, "drop", "application/octet-stream")
@@ -180,9 +166,9 @@ async def test_drop_accept_watch_the_progress_and_save_the_same_bytes(
 
 
 async def test_paste_a_picture_decline_and_cancel_by_the_receiver(
-    browser: Browser, pair: tuple[Daemon, Daemon]
+    browser: Browser, ui_pair: tuple[Daemon, Daemon]
 ) -> None:
-    alice, bob = await connected(browser, pair)
+    alice, bob = await connected(browser, ui_pair)
     problems = watch(alice) + watch(bob)
 
     # A pasted picture: a preview on both sides once accepted, saved with the same bytes.
@@ -299,9 +285,9 @@ async def test_the_receivers_limit_is_named_before_anything_is_sent(
 
 
 async def test_a_transfer_pauses_while_the_peer_is_away_and_completes_after(
-    browser: Browser, pair: tuple[Daemon, Daemon]
+    browser: Browser, ui_pair: tuple[Daemon, Daemon]
 ) -> None:
-    alice, bob = await connected(browser, pair)
+    alice, bob = await connected(browser, ui_pair)
     problems = watch(alice) + watch(bob)
     # Alice's page sends its first 4 MiB, then the test holds its slices until Bob's daemon
     # is frozen, so the outage falls in the middle of the file.
@@ -321,7 +307,7 @@ async def test_a_transfer_pauses_while_the_peer_is_away_and_completes_after(
     bar = transfer(alice, "resumed.bin").get_by_role("progressbar")
     await expect(bar).to_have_attribute("aria-valuenow", PERCENT_BETWEEN)
 
-    pid = pair[1].process.proc.pid
+    pid = ui_pair[1].process.proc.pid
     os.kill(pid, signal.SIGSTOP)
     try:
         await expect(alice.locator("#phase")).to_have_text(re.compile(r"reconnecting"))
