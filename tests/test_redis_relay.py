@@ -22,7 +22,7 @@ from tests.conftest import (
     join,
     service,
 )
-from tests.test_ws_relay import GUEST, HOST, closed_with, next_json, next_of_type
+from tests.test_ws_relay import GUEST, HOST, closed_with, next_json, next_of_type, seated
 
 FRAMES = 300  # each way; the per-socket rate limit is raised for them
 
@@ -54,12 +54,7 @@ async def relayed(ws: ClientWebSocketResponse, kind: str, count: int) -> list[in
 
 async def split_pair_relays_in_order(one: RendezvousClient, two: RendezvousClient) -> None:
     token = await active_session(one)
-    async with (
-        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        two.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, one, two) as (host, guest):
         for n in range(FRAMES):
             await host.send_str(json.dumps({"type": "pake", "msg": "AAAA", "n": n}))
             await guest.send_str(json.dumps({"type": "sealed", "box": "b64", "n": n}))
@@ -147,12 +142,7 @@ async def test_ending_on_one_instance_closes_the_sockets_on_the_other(
 ) -> None:
     one, two = await two_instances(make_rendezvous, shared_database, redis_url)
     token = await active_session(one)
-    async with (
-        two.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        two.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, two) as (host, guest):
         response = await one.post(f"/api/session/{token}/end", json={"client_identity": GUEST})
         assert response.status == 200
         for ws in (host, guest):
@@ -228,12 +218,7 @@ async def test_the_countdown_on_both_instances_ends_the_session_once(
     one, two = await two_instances(make_rendezvous, shared_database, redis_url)
     token = await active_session(one, ttl_minutes=1)
     clock.advance(seconds=59.8)  # 0.2 s left when the sockets arrive
-    async with (
-        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        two.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, one, two) as (host, guest):
         clock.advance(seconds=0.3)
         for ws in (host, guest):
             assert (await next_of_type(ws, "session-ended"))["reason"] == "timer_expired"

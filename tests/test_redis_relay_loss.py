@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from tests.conftest import MakeRendezvous, active_session
 from tests.processes import Process, start_rendezvous
 from tests.test_redis_relay import relay_of, two_instances
-from tests.test_ws_relay import GUEST, HOST, closed_with, next_json, next_of_type
+from tests.test_ws_relay import GUEST, HOST, closed_with, next_json, next_of_type, seated
 
 WAIT = 10.0  # seconds for a condition a test waits on
 
@@ -32,12 +32,7 @@ async def test_a_graceful_stop_closes_with_1001_and_the_seat_moves(
 ) -> None:
     one, two = await two_instances(make_rendezvous, f"sqlite://{tmp_path / 's.db'}", redis_url)
     token = await active_session(one)
-    async with (
-        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        two.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, one, two) as (host, guest):
         await two.server.close()  # on_shutdown: seats freed, sockets closed 1001
         assert await closed_with(guest) == 1001
         for n in range(3):

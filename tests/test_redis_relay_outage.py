@@ -15,7 +15,7 @@ from rendezvous import relay_redis
 from tests.conftest import MakeRendezvous, RendezvousClient, active_session
 from tests.redis_server import RedisServer
 from tests.test_redis_relay import relay_of, two_instances
-from tests.test_ws_relay import GUEST, HOST, closed_with, next_of_type
+from tests.test_ws_relay import HOST, closed_with, next_of_type, seated
 
 WAIT = 15.0  # seconds: the heartbeat (every 3 s) puts the seats back
 
@@ -32,12 +32,7 @@ async def test_the_relay_refuses_while_redis_is_down_and_resumes_after(
 ) -> None:
     one, two = await pair_of(redis_server, make_rendezvous, tmp_path)
     token = await active_session(one)
-    async with (
-        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        two.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, one, two) as (host, guest):
         redis_server.stop()  # Redis forgets everything: no persistence
         await host.send_str(json.dumps({"type": "pake", "msg": "AAAA", "id": "lost"}))
         refused = await next_of_type(host, "error")
@@ -79,12 +74,7 @@ async def test_a_seat_another_instance_took_unnoticed_is_let_go(
     monkeypatch.setattr(relay_redis, "REFRESH_BATCH", 1)  # one pipeline per seat
     one, _ = await pair_of(redis_server, make_rendezvous, tmp_path)
     token = await active_session(one)
-    async with (
-        one.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        one.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, one) as (_host, guest):
         redis = Redis.from_url(redis_server.url)
         try:
             await redis.set(f"orbit:seat:{token}:guest", "b/0000|7")

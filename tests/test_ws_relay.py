@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, WSMsgType
@@ -33,6 +35,21 @@ async def next_of_type(ws: ClientWebSocketResponse, kind: str) -> dict[str, Any]
         frame = await next_json(ws)
         if frame["type"] == kind:
             return frame
+
+
+@asynccontextmanager
+async def seated(
+    token: str, host_on: RendezvousClient, guest_on: RendezvousClient | None = None
+) -> AsyncIterator[tuple[ClientWebSocketResponse, ClientWebSocketResponse]]:
+    """Both seats' sockets, the host's on `host_on` and the guest's on `guest_on` (the same
+    instance by default), each past its first status push."""
+    async with (
+        host_on.ws_connect(f"/api/ws/{token}/{HOST}") as host,
+        (guest_on or host_on).ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
+    ):
+        await next_of_type(host, "session-status")
+        await next_of_type(guest, "session-status")
+        yield host, guest
 
 
 async def closed_with(ws: ClientWebSocketResponse) -> int | None:
@@ -81,12 +98,7 @@ async def test_status_on_connect_and_pushed_to_both_on_every_change(rv: Rendezvo
 
 async def test_relay_both_ways_forwards_the_exact_text(rv: RendezvousClient) -> None:
     token = await active_session(rv)
-    async with (
-        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, rv) as (host, guest):
         offer = (
             '{"type": "webrtc-offer",  "offer": {"type": "offer", "sdp": "v=0\\r\\n"}, "x": [1, 2]}'
         )
@@ -128,12 +140,7 @@ async def test_held_messages_are_bounded(make_rendezvous: MakeRendezvous) -> Non
 
 async def test_bad_frames_get_errors_and_the_socket_stays_usable(rv: RendezvousClient) -> None:
     token = await active_session(rv)
-    async with (
-        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, rv) as (host, guest):
         await host.send_str("{not json")
         assert (await next_of_type(host, "error"))["code"] == "invalid_json"
         await host.send_str('["type", "pake"]')
@@ -150,12 +157,7 @@ async def test_malformed_frames_are_refused_with_errors_never_a_crash(
     rv: RendezvousClient,
 ) -> None:
     token = await active_session(rv)
-    async with (
-        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, rv) as (host, guest):
         refused = {
             "[" * 20_000: "invalid_json",  # deep nesting, well inside the size cap
             '{"type": "pake", "msg": ' + "[" * 20_000 + "]" * 20_000 + "}": "invalid_json",
@@ -234,12 +236,7 @@ async def test_a_second_socket_of_the_same_identity_replaces_the_first(
 
 async def test_manual_end_tells_both_and_closes(rv: RendezvousClient) -> None:
     token = await active_session(rv)
-    async with (
-        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, rv) as (host, guest):
         response = await rv.post(f"/api/session/{token}/end", json={"client_identity": GUEST})
         assert response.status == 200
         for ws in (host, guest):
@@ -256,12 +253,7 @@ async def test_sweep_ends_expired_sessions_and_tells_their_sockets(
     rv: RendezvousClient, clock: FakeClock
 ) -> None:
     token = await active_session(rv, ttl_minutes=5)
-    async with (
-        rv.ws_connect(f"/api/ws/{token}/{HOST}") as host,
-        rv.ws_connect(f"/api/ws/{token}/{GUEST}") as guest,
-    ):
-        await next_of_type(host, "session-status")
-        await next_of_type(guest, "session-status")
+    async with seated(token, rv) as (host, guest):
         clock.advance(minutes=5)
         result = await service(rv).sweep()
         assert result["ended"] == 1
