@@ -12,7 +12,7 @@ from aiohttp import web
 
 from orbitcore.errors import make_error_middleware
 
-from . import admin_page, api, join_page, operations, reports, ws
+from . import admin_page, api, gc_policy, join_page, operations, reports, ws
 from .admin import AdminSessions
 from .clock import Clock, SystemClock
 from .http import compress_pages, make_cors_middleware, parse_networks, security_headers
@@ -79,6 +79,7 @@ def create_app(
     app.cleanup_ctx.append(_sweeper_ctx)
     app.cleanup_ctx.append(_notify_ctx)
     operations.setup(app)  # /healthz, /metrics; limits in Redis; after redis_ctx
+    gc_policy.setup(app, config.gc_thaw_minutes * 60)  # full collections: survivors frozen
     app.on_shutdown.append(_close_sockets)
     return app
 

@@ -114,6 +114,13 @@ class Config:
         "What the invite page (`/join`) tells a newcomer to `pipx install`: the package name,"
         " or the URL of a wheel this server's operator offers.",
     )
+    gc_thaw_minutes: float = _s(
+        60.0,
+        "Full garbage collections walk only the objects made since the last one (its survivors"
+        " are frozen), so holding many sockets does not stall the relay; every this many minutes"
+        " one full collection walks everything and frees cyclic garbage among frozen objects."
+        " 0: Python's own collector.",
+    )
     log_level: str = _s("info", "Log level: debug, info, warning or error.")
     ttl_minute_seconds: float = _s(
         60.0, "Seconds in one TTL minute. Leave at 60; tests and demos shorten it."
@@ -171,6 +178,8 @@ def validate(config: Config) -> None:
             raise SettingsError(f"{name}: must be at least 1")
     if not 1 <= config.ipv6_prefix_length <= 128:
         raise SettingsError("ipv6_prefix_length: must be 1..128")
+    if config.gc_thaw_minutes < 0:
+        raise SettingsError("gc_thaw_minutes: must be 0 (off) or more")
     if config.ttl_minute_seconds <= 0:
         raise SettingsError("ttl_minute_seconds: must be more than 0")
     if config.log_level.lower() not in {"debug", "info", "warning", "error"}:
