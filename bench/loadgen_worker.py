@@ -25,13 +25,13 @@ import contextlib
 import gc
 import json
 import sys
-import time
 from typing import Any
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 
-from .pairs import Inbox, Pairs, probe
+from .pairs import Inbox, Pairs
 from .procs import BenchError, raise_fd_limit
+from .rendezvous_load import send_paced
 from .targets import Baseline, Spread, Target
 
 HTTP_TIMEOUT = ClientTimeout(total=30.0)
@@ -91,32 +91,20 @@ class Worker:
 
     async def relay(self, cmd: dict[str, Any]) -> dict[str, Any]:
         inbox = self.pairs.inbox = Inbox()
-        ready = list(self.pairs.pairs)
-        count = int(cmd["probes"]) if ready else 0
-        interval = float(cmd["interval_s"])
-        pad = "x" * int(cmd["payload_bytes"])
-        start = int(cmd["start_ns"]) / 1e9
-        sent = errors = 0
-        worst_lag = 0.0
-        for seq in range(count):
-            ahead = start + seq * interval - time.perf_counter()
-            if ahead > 0:
-                await asyncio.sleep(ahead)
-            else:
-                worst_lag = max(worst_lag, -ahead)
-            pair = ready[seq % len(ready)]
-            try:
-                await pair.host.send_str(probe(pair.index, seq, pad))
-                sent += 1
-            except (ClientError, OSError):
-                errors += 1
+        sent, errors, lag_ms = await send_paced(
+            self.pairs,
+            int(cmd["probes"]),
+            started=int(cmd["start_ns"]) / 1e9,
+            interval=float(cmd["interval_s"]),
+            pad="x" * int(cmd["payload_bytes"]),
+        )
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(float(cmd["drain_timeout"])):
                 await inbox.delivery_of(sent)
         return {
             "sent": sent,
             "send_errors": errors,
-            "lag_ms": worst_lag * 1e3,
+            "lag_ms": lag_ms,
             "latencies_ms": [round(v, 4) for v in inbox.latencies_ms],
             "misrouted": inbox.misrouted,
             "duplicates": inbox.duplicates,

@@ -213,14 +213,25 @@ async def _send_paced(pairs: Pairs, params: SessionParams) -> tuple[int, int, fl
     total = len(ready) * params.messages_per_pair
     if not total:
         return 0, 0, 0.0
-    interval = params.spread_seconds / total
-    pad = "x" * params.payload_bytes
+    return await send_paced(
+        pairs,
+        total,
+        started=time.perf_counter(),
+        interval=params.spread_seconds / total,
+        pad="x" * params.payload_bytes,
+    )
+
+
+async def send_paced(
+    pairs: Pairs, total: int, *, started: float, interval: float, pad: str
+) -> tuple[int, int, float]:
+    """Send `total` probes round the pairs' hosts, probe k at `started + k * interval`
+    (perf_counter time). Returns (sent, send errors, worst lag behind schedule in ms)."""
+    ready = list(pairs.pairs)
     sent = errors = 0
     worst_lag = 0.0
-    started = time.perf_counter()
-    for seq in range(total):
-        due = started + seq * interval
-        ahead = due - time.perf_counter()
+    for seq in range(total if ready else 0):
+        ahead = started + seq * interval - time.perf_counter()
         if ahead > 0:
             await asyncio.sleep(ahead)
         else:
