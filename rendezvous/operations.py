@@ -133,9 +133,8 @@ async def _shared_figures(svc: Rendezvous, redis: Redis) -> Shared:
     limits, relay = svc.limits, svc.relay
     refused = await limits.refusals(BUCKETS) if isinstance(limits, RedisLimits) else {}
     instances = None
-    if isinstance(relay, RedisRelay):  # its heartbeat keys, found by a SCAN (a few ms)
-        pattern = relay.keys.alive("*")
-        instances = len({key async for key in redis.scan_iter(match=pattern, count=1000)})
+    if isinstance(relay, RedisRelay):
+        instances = await relay.live_instances()
     return Shared(rate_limited=refused, instances=instances)
 
 

@@ -19,6 +19,7 @@ import itertools
 import logging
 import secrets
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,7 @@ class RedisRelay:
         if self._redis is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._redis.delete(self.keys.alive(self.instance))
+                await self._redis.zrem(self.keys.instances(), self.instance)
 
     @property
     def redis(self) -> Redis:
@@ -346,7 +348,21 @@ class RedisRelay:
         """Say this instance lives; return whether Redis had forgotten it (restarted,
         or this instance hung past its heartbeat), so its seats must be put back."""
         key, ttl_ms = self.keys.alive(self.instance), int(HEARTBEAT_TTL * 1000)
-        return await self.redis.set(key, "1", px=ttl_ms, get=True) is None
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(key, "1", px=ttl_ms, get=True)
+            pipe.zadd(self.keys.instances(), {self.instance: int(time.time() * 1000)})
+            before, _ = await pipe.execute()
+        return before is None
+
+    async def live_instances(self) -> int:
+        """How many instances sent a heartbeat within `HEARTBEAT_TTL` (those that stopped
+        longer ago are dropped from the set on the way)."""
+        horizon = int((time.time() - HEARTBEAT_TTL) * 1000)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(self.keys.instances(), "-inf", f"({horizon}")
+            pipe.zcard(self.keys.instances())
+            _, count = await pipe.execute()
+        return int(count)
 
     async def _keep_alive(self) -> None:
         loop = asyncio.get_running_loop()

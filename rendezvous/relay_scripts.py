@@ -34,6 +34,10 @@ class Keys:
     def alive(self, instance: str) -> str:
         return f"{self.prefix}:alive:{instance}"
 
+    def instances(self) -> str:
+        """A sorted set: each instance and the time (ms) of its latest heartbeat."""
+        return f"{self.prefix}:instances"
+
     def channel(self, instance: str) -> str:
         return f"{self.prefix}:to:{instance}"
 

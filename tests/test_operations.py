@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType
+from redis.asyncio import Redis
 
 from rendezvous import operations
 from tests.conftest import MakeRendezvous, RendezvousClient, issue
@@ -106,6 +108,15 @@ async def test_metrics_show_redis_the_pool_and_the_shared_refusals(
         assert got_a["orbit_db_pool_max_connections"] == 10
     await b.close()  # stopped cleanly: its heartbeat key goes with it
     assert (await _scrape(a))["orbit_shared_instances"] == 1
+    # One that died without a word is counted until its last heartbeat is 10 s old.
+    redis = Redis.from_url(redis_url)
+    try:
+        now_ms = int(time.time() * 1000)
+        await redis.zadd("orbit:instances", {"died-now": now_ms, "died-long-ago": now_ms - 60_000})
+        assert (await _scrape(a))["orbit_shared_instances"] == 2
+        assert await redis.zscore("orbit:instances", "died-long-ago") is None  # dropped
+    finally:
+        await redis.aclose()
 
 
 async def test_without_redis_metrics_have_no_redis_figures(rv: RendezvousClient) -> None:
