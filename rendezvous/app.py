@@ -34,6 +34,9 @@ def create_app(
 ) -> web.Application:
     app = web.Application(
         client_max_size=REQUEST_BODY_MAX,
+        # aiohttp rounds timers longer than this up to a whole second: all the sockets opened
+        # within one second would ping in one loop iteration (tests/test_ws_heartbeat.py)
+        handler_args={"timeout_ceil_threshold": ws.HEARTBEAT_SECONDS},
         middlewares=[
             make_error_middleware("Something went wrong on the server."),
             security_headers,

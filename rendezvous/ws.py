@@ -39,6 +39,7 @@ from .session import Role, SessionError, State
 
 log = logging.getLogger("rendezvous.ws")
 routes = web.RouteTableDef()
+HEARTBEAT_SECONDS = 30.0  # a ping after this long without traffic; app.py keeps it unrounded
 
 
 async def _refuse(ws: web.WebSocketResponse, code: int, reason: str) -> web.WebSocketResponse:
@@ -68,7 +69,9 @@ async def signaling_socket_seed_form(request: web.Request) -> web.WebSocketRespo
 async def _open(request: web.Request, token: str, identity: str | None) -> web.WebSocketResponse:
     svc, config = request.app[SERVICE], request.app[CONFIG]
     client = client_ip(request, request.app[TRUSTED_PROXIES])
-    ws = web.WebSocketResponse(max_msg_size=config.ws_max_message_bytes, heartbeat=30.0)
+    ws = web.WebSocketResponse(
+        max_msg_size=config.ws_max_message_bytes, heartbeat=HEARTBEAT_SECONDS
+    )
     await ws.prepare(request)
 
     if not (await svc.rate("join", client, record=False)).allowed:
