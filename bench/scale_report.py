@@ -279,7 +279,7 @@ def notes(
                 f"{load.label}, {load.pairs_requested:,} pairs: {load.gc.all} full garbage "
                 f"collections since start, the longest {load.gc.all_max_ms:,.0f} ms "
                 f"({load.gc.relaying} while relaying, longest {load.gc.relaying_max_ms:,.0f} ms); "
-                "each one holds every socket of its instance"
+                "each one stalls every socket of its instance (see gc_thaw_minutes)"
             )
     for name, profile in profiles.items():
         if not profile:
