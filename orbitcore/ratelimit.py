@@ -137,7 +137,7 @@ class RateLimiter:
         return len(self._hits)
 
 
-@dataclass
+@dataclass(slots=True)  # one or two per open socket
 class TokenBucket:
     """`rate` tokens a second up to `burst`; full at the first `take`."""
 

@@ -45,13 +45,13 @@ def other(role: Role) -> Role:
     return Role.GUEST if role is Role.HOST else Role.HOST
 
 
-@dataclass
+@dataclass(slots=True)  # one or two per open socket
 class Held:
     messages: deque[str] = field(default_factory=deque)
     size: int = 0
 
 
-@dataclass
+@dataclass(slots=True)  # one or two per open socket
 class Room:
     sockets: dict[Role, web.WebSocketResponse] = field(default_factory=dict)
     held: dict[Role, Held] = field(default_factory=lambda: {Role.HOST: Held(), Role.GUEST: Held()})

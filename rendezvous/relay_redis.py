@@ -50,7 +50,7 @@ def instance_id(name: str, port: int) -> str:
     return f"{name.replace('|', '_')}/{secrets.token_hex(4)}"
 
 
-@dataclass
+@dataclass(slots=True)  # one or two per open socket
 class Seat:
     """A seat held by a socket on this instance."""
 
