@@ -224,7 +224,8 @@ class Reconnector:
             delay = backoff(delay)
             self._backing_off = True
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudge.wait(), delay)  # or until the guest asks
+                async with asyncio.timeout(delay):  # or until the guest asks
+                    await self._nudge.wait()
             self._backing_off = False
 
     async def _try(self) -> bool:

@@ -140,7 +140,8 @@ class RedisLimits:
         ]
         try:
             keys = [f"{KEY_PREFIX}{bucket}:{client}", REFUSED_PREFIX + bucket]
-            allowed, hits, oldest = await asyncio.wait_for(self._ask(keys, args), LIMIT_TIMEOUT)
+            async with asyncio.timeout(LIMIT_TIMEOUT):
+                allowed, hits, oldest = await self._ask(keys, args)
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(now, exc)
             return await self._alone(bucket, client, limit, now, record=record)

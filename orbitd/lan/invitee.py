@@ -245,7 +245,8 @@ class Invitee:
         request.last_seen = time.monotonic()
         if request.state.value == since and wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(request.changed.wait(), min(wait, POLL_WAIT_MAX))
+                async with asyncio.timeout(min(wait, POLL_WAIT_MAX)):
+                    await request.changed.wait()
             request.last_seen = time.monotonic()
         return request.answer(time.monotonic())
 

@@ -139,7 +139,8 @@ class LanSwitch:
             if change is not None:
                 wait = min(wait, max(0.05, change - now))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 if self._needs_look():

@@ -415,7 +415,8 @@ class ForwardedTrack(MediaStreamTrack):
             if self._waiting_for_keyframe:
                 self._ask_for_keyframe()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._ready.wait(), KEYFRAME_RETRY)
+                    async with asyncio.timeout(KEYFRAME_RETRY):
+                        await self._ready.wait()
             else:
                 await self._ready.wait()
         self.stop()
